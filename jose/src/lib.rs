@@ -1,0 +1,1 @@
+//! Plain-Rust JOSE core for pg_auth_keys.
