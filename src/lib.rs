@@ -1,7 +1,36 @@
-//! pg_auth_keys: JWT signing keys, API keys and verified claims for RLS.
+//! pg_auth_keys: JWT signing keys, API keys and verified claims for Row Level Security.
+//!
+//! `lib.rs` only wires the modules together: settings, shared memory and callbacks are set up in
+//! `_PG_init`; each module owns one concern (see README, "Contributing").
+
 use pgrx::prelude::*;
 
+mod claims;
+mod errors;
+mod keys;
+mod keyset;
+mod settings;
+mod shmem;
+mod stats;
+mod tokens;
+
 ::pgrx::pg_module_magic!(name, version);
+
+pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::register();
+    unsafe { pg_sys::MarkGUCPrefixReserved(c"auth".as_ptr()) };
+    // Shared memory exists only when preloaded; otherwise every function that needs it refuses
+    // with SQLSTATE 55000 (shmem::store) instead of running with a weaker guarantee.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        use shmem::KEY_STORE;
+        pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);
+    }
+    keyset::register_callbacks();
+}
 
 #[pg_schema]
 mod auth {
@@ -15,16 +44,7 @@ mod auth {
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    use pgrx::prelude::*;
-
-    #[pg_test]
-    fn version_matches_cargo() {
-        let v = Spi::get_one::<String>("SELECT auth.version()").unwrap();
-        assert_eq!(v.as_deref(), Some(env!("CARGO_PKG_VERSION")));
-    }
-}
+mod pg_tests;
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

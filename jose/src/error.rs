@@ -1,0 +1,122 @@
+//! Error types. The `Display` strings are the short reasons users see in an ERROR message; they
+//! never contain key material or a whole token.
+
+use thiserror::Error;
+
+/// Every reason a token is refused. The pgrx layer maps all of them to SQLSTATE 28000
+/// (invalid_authorization_specification).
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq, Hash)]
+pub enum TokenError {
+    #[error("token too large")]
+    TooLarge,
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    #[error("unsupported alg")]
+    UnsupportedAlg,
+    #[error("missing kid")]
+    MissingKid,
+    #[error("unknown kid")]
+    UnknownKid,
+    #[error("key revoked")]
+    KeyRevoked,
+    #[error("alg does not match key")]
+    AlgMismatch,
+    #[error("unsupported crit header")]
+    CritUnsupported,
+    #[error("embedded key header not trusted")]
+    EmbeddedKey,
+    #[error("bad signature")]
+    BadSignature,
+    #[error("expired")]
+    Expired,
+    #[error("not yet valid")]
+    NotYetValid,
+    #[error("issued in the future")]
+    IssuedInFuture,
+    #[error("missing exp")]
+    MissingExp,
+    #[error("bad claim type: {0}")]
+    BadClaimType(&'static str),
+    #[error("bad audience")]
+    BadAudience,
+    #[error("bad issuer")]
+    BadIssuer,
+    #[error("role not allowed")]
+    RoleNotAllowed,
+    #[error("legacy api key disabled")]
+    Disabled,
+}
+
+impl TokenError {
+    /// A stable snake_case code for counters (`auth.stats()`) and `auth.inspect_jwt`.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            TokenError::TooLarge => "too_large",
+            TokenError::Malformed(_) => "malformed",
+            TokenError::UnsupportedAlg => "unsupported_alg",
+            TokenError::MissingKid => "missing_kid",
+            TokenError::UnknownKid => "unknown_kid",
+            TokenError::KeyRevoked => "key_revoked",
+            TokenError::AlgMismatch => "alg_mismatch",
+            TokenError::CritUnsupported => "crit",
+            TokenError::EmbeddedKey => "embedded_key",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::Expired => "expired",
+            TokenError::NotYetValid => "not_yet_valid",
+            TokenError::IssuedInFuture => "iat_future",
+            TokenError::MissingExp => "missing_exp",
+            TokenError::BadClaimType(_) => "bad_claim_type",
+            TokenError::BadAudience => "bad_audience",
+            TokenError::BadIssuer => "bad_issuer",
+            TokenError::RoleNotAllowed => "role_not_allowed",
+            TokenError::Disabled => "disabled",
+        }
+    }
+
+    /// All reason codes, in a stable order (for fixed-size counter arrays in shared memory).
+    pub const REASON_CODES: [&'static str; 19] = [
+        "too_large",
+        "malformed",
+        "unsupported_alg",
+        "missing_kid",
+        "unknown_kid",
+        "key_revoked",
+        "alg_mismatch",
+        "crit",
+        "embedded_key",
+        "bad_signature",
+        "expired",
+        "not_yet_valid",
+        "iat_future",
+        "missing_exp",
+        "bad_claim_type",
+        "bad_audience",
+        "bad_issuer",
+        "role_not_allowed",
+        "disabled",
+    ];
+}
+
+/// Why a key was refused at import, generation or loading. Messages name the rule that failed,
+/// never the key bytes.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("invalid key: {0}")]
+    Invalid(String),
+    #[error("unsupported key: {0}")]
+    Unsupported(String),
+    #[error("key cannot verify signatures (use/key_ops)")]
+    NotForSigning,
+    #[error("duplicate kid in key set: {0}")]
+    Duplicate(String),
+}
+
+impl KeyError {
+    pub(crate) fn invalid(why: &str) -> KeyError {
+        KeyError::Invalid(why.to_owned())
+    }
+
+    pub(crate) fn unsupported(why: &str) -> KeyError {
+        KeyError::Unsupported(why.to_owned())
+    }
+}

@@ -1,0 +1,43 @@
+-- pg_auth_keys: tables and types (runs before the Rust functions are created).
+--
+-- auth._keys holds private keys and shared secrets: no role but the extension's owner may read
+-- it. Everything users see goes through the auth.keys view, auth.jwks() and the functions.
+
+CREATE TYPE auth.key_state AS ENUM ('standby', 'in_use', 'previously_used', 'revoked');
+
+CREATE TABLE auth._keys (
+    kid              text PRIMARY KEY CHECK (octet_length(kid) BETWEEN 1 AND 256),
+    alg              text NOT NULL CHECK (alg IN ('ES256', 'RS256', 'EdDSA', 'HS256', 'RS384', 'RS512',
+                                                  'PS256', 'PS384', 'PS512', 'ES384', 'HS384', 'HS512')),
+    state            auth.key_state NOT NULL DEFAULT 'standby',
+    is_legacy        boolean NOT NULL DEFAULT false,
+    -- What verifies: the public key in the JOSE core's canonical form, or the HMAC secret.
+    verify_key       bytea NOT NULL CHECK (octet_length(verify_key) <= 1040),
+    -- What signs: PKCS#8 / PKCS#1 DER or the HMAC secret; NULL for a verify-only key.
+    private_key      bytea,
+    description      text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    state_changed_at timestamptz NOT NULL DEFAULT now(),
+    -- When the key last stopped being in_use: revoke_key's guard counts from here.
+    left_in_use_at   timestamptz,
+    CONSTRAINT verify_only_keys_never_sign CHECK (state <> 'in_use' OR private_key IS NOT NULL)
+);
+-- At most one key in use, enforced by the database itself.
+CREATE UNIQUE INDEX _keys_one_in_use ON auth._keys ((true)) WHERE state = 'in_use';
+CREATE UNIQUE INDEX _keys_one_legacy ON auth._keys ((true)) WHERE is_legacy;
+REVOKE ALL ON auth._keys FROM PUBLIC;
+
+CREATE TABLE auth.key_events (
+    id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at     timestamptz NOT NULL DEFAULT now(),
+    actor  name NOT NULL DEFAULT session_user,
+    action text NOT NULL,
+    kid    text,
+    detail jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX key_events_kid ON auth.key_events (kid, id);
+REVOKE ALL ON auth.key_events FROM PUBLIC;
+
+-- pg_dump keeps the rows of both tables.
+SELECT pg_catalog.pg_extension_config_dump('auth._keys', '');
+SELECT pg_catalog.pg_extension_config_dump('auth.key_events', '');

@@ -1,0 +1,76 @@
+//! Every error the extension raises, mapped to its SQLSTATE in one place.
+//!
+//! A bare `Result<_, impl Display>` would surface as SQLSTATE 22000/XX000, which tells a client
+//! nothing; each variant here names the class a client can act on (STYLE.md, "Errors").
+//! Messages never contain a key, a secret or a whole token.
+
+use pg_auth_keys_jose::{KeyError, TokenError};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// A token or API key was refused: 28000 invalid_authorization_specification.
+    #[error("{0}")]
+    Token(#[from] TokenError),
+    /// A key could not be generated, parsed or trusted: 22023 invalid_parameter_value.
+    #[error("{0}")]
+    Key(#[from] KeyError),
+    /// A caller-supplied argument is unusable: 22023.
+    #[error("{0}")]
+    BadArgument(String),
+    /// The extension is not in a state to do this (not preloaded, no key in use): 55000.
+    #[error("{message}")]
+    NotReady { message: String, hint: String },
+    /// A configured limit was reached (auth.max_keys): 53400 configuration_limit_exceeded.
+    #[error("{message}")]
+    Limit { message: String, hint: String },
+    /// The key table could not be read: XX000, a bug or a broken installation.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AuthError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            AuthError::Token(_) => PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+            AuthError::Key(_) | AuthError::BadArgument(_) => {
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+            }
+            AuthError::NotReady { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            AuthError::Limit { .. } => PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            AuthError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        }
+    }
+
+    /// Raise this error as a PostgreSQL ERROR; never returns.
+    #[track_caller]
+    pub fn raise(self) -> ! {
+        let sqlstate = self.sqlstate();
+        let hint = match &self {
+            AuthError::NotReady { hint, .. } | AuthError::Limit { hint, .. } => Some(hint.clone()),
+            _ => None,
+        };
+        let mut report = ErrorReport::new(sqlstate, self.to_string(), "pg_auth_keys");
+        if let Some(hint) = hint {
+            report = report.set_hint(hint);
+        }
+        report.report(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
+/// Unwrap a result or raise its error.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T, E: Into<AuthError>> OrRaise<T> for Result<T, E> {
+    #[track_caller]
+    fn or_raise(self) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => e.into().raise(),
+        }
+    }
+}

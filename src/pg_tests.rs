@@ -1,0 +1,270 @@
+//! `#[pg_test]`s: one transaction each, inside a server with the library preloaded.
+//! Multi-session behaviour (revocation seen by other sessions, restarts, replicas) is tested by
+//! the cluster tests in `tests/cluster`.
+
+use pgrx::prelude::*;
+
+/// Run `sql` in a DO block and assert it fails with exactly `sqlstate`.
+fn expect_sqlstate(sql: &str, sqlstate: &str) {
+    let block = format!(
+        "DO $t$ BEGIN {sql}; RAISE EXCEPTION 'expected SQLSTATE {sqlstate}, nothing was raised' \
+         USING ERRCODE = 'XX999'; EXCEPTION WHEN SQLSTATE '{sqlstate}' THEN NULL; END $t$"
+    );
+    Spi::run(&block).unwrap_or_else(|e| panic!("{sql}: wrong outcome: {e}"));
+}
+
+fn one<T: IntoDatum + FromDatum>(sql: &str) -> T {
+    Spi::get_one::<T>(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|| panic!("{sql}: NULL"))
+}
+
+fn text(sql: &str) -> String {
+    one::<String>(sql)
+}
+
+/// A standby key rotated in (forced past the JWKS-cache guard, as a fresh install would).
+fn in_use_key(alg: &str) -> String {
+    let kid = text(&format!("SELECT auth.create_key('{alg}')"));
+    text(&format!("SELECT auth.rotate_key('{kid}', force => true)"));
+    kid
+}
+
+#[pg_schema]
+mod tests {
+    use super::*;
+
+    #[pg_test]
+    fn version_matches_cargo() {
+        assert_eq!(text("SELECT auth.version()"), env!("CARGO_PKG_VERSION"));
+    }
+
+    #[pg_test]
+    fn create_key_defaults_to_es256_standby_and_audits() {
+        let kid = text("SELECT auth.create_key()");
+        assert_eq!(kid.len(), 36, "a new kid is a uuid");
+        let row = text(&format!(
+            "SELECT alg || ' ' || state || ' ' || can_sign FROM auth.keys WHERE kid = '{kid}'"
+        ));
+        assert_eq!(row, "ES256 standby true");
+        let events = one::<i64>(&format!(
+            "SELECT count(*) FROM auth.key_events WHERE kid = '{kid}' AND action = 'create' \
+             AND actor = session_user"
+        ));
+        assert_eq!(events, 1);
+    }
+
+    #[pg_test]
+    fn every_creatable_alg_signs_and_verifies() {
+        for alg in ["ES256", "RS256", "EdDSA", "HS256"] {
+            let kid = in_use_key(alg);
+            let sub = text(&format!(
+                "SELECT auth.verify_jwt(auth.sign_jwt('{{\"sub\":\"a\",\"role\":\"authenticated\"}}')) ->> 'sub'"
+            ));
+            assert_eq!(sub, "a", "{alg}");
+            let header_kid = text(
+                "SELECT (auth.inspect_jwt(auth.sign_jwt('{}')) -> 'header' ->> 'kid')",
+            );
+            assert_eq!(header_kid, kid, "{alg}");
+        }
+    }
+
+    #[pg_test]
+    fn rotate_guard_refuses_a_young_standby_key_unless_forced() {
+        let kid = text("SELECT auth.create_key()");
+        expect_sqlstate(&format!("PERFORM auth.rotate_key('{kid}')"), "55000");
+        assert_eq!(text(&format!("SELECT state::text FROM auth.keys WHERE kid = '{kid}'")), "standby");
+        text(&format!("SELECT auth.rotate_key('{kid}', force => true)"));
+        assert_eq!(text(&format!("SELECT state::text FROM auth.keys WHERE kid = '{kid}'")), "in_use");
+        let forced = one::<i64>(&format!(
+            "SELECT count(*) FROM auth.key_events WHERE kid = '{kid}' AND action = 'forced_transition'"
+        ));
+        assert_eq!(forced, 1);
+        // With no guard time, rotation needs no force.
+        Spi::run("SET LOCAL auth.jwks_cache_ttl = 0").unwrap();
+        let second = text("SELECT auth.create_key()");
+        assert_eq!(text("SELECT auth.rotate_key()"), second);
+        assert_eq!(
+            text(&format!("SELECT state::text FROM auth.keys WHERE kid = '{kid}'")),
+            "previously_used"
+        );
+    }
+
+    #[pg_test]
+    fn refused_transitions_change_nothing() {
+        Spi::run("SET LOCAL auth.jwks_cache_ttl = 0").unwrap();
+        let used = in_use_key("ES256");
+        let standby = text("SELECT auth.create_key()");
+        expect_sqlstate(&format!("PERFORM auth.revoke_key('{used}')"), "55000");
+        expect_sqlstate(&format!("PERFORM auth.revoke_key('{standby}')"), "55000");
+        expect_sqlstate(&format!("PERFORM auth.delete_key('{used}')"), "55000");
+        expect_sqlstate(&format!("PERFORM auth.move_key('{used}', 'standby')"), "55000");
+        expect_sqlstate(&format!("PERFORM auth.move_key('{standby}', 'in_use')"), "55000");
+        expect_sqlstate(&format!("PERFORM auth.move_key('{standby}', 'revoked')"), "55000");
+        expect_sqlstate("PERFORM auth.revoke_key('no-such-kid')", "22023");
+        expect_sqlstate("PERFORM auth.create_key('none')", "22023");
+        expect_sqlstate("PERFORM auth.create_key('RS512')", "22023");
+        let states = text("SELECT string_agg(state::text, ',' ORDER BY state) FROM auth.keys");
+        assert_eq!(states, "standby,in_use");
+    }
+
+    #[pg_test]
+    fn revoke_guard_and_full_lifecycle() {
+        Spi::run("SET LOCAL auth.jwks_cache_ttl = 0").unwrap();
+        let old = in_use_key("ES256");
+        let token = text("SELECT auth.sign_jwt('{\"sub\":\"u\"}')");
+        in_use_key("ES256");
+        // Tokens of a previously_used key are still trusted.
+        assert_eq!(text(&format!("SELECT auth.verify_jwt('{token}') ->> 'sub'")), "u");
+        // It left in_use just now: revoking would sign users out.
+        expect_sqlstate(&format!("PERFORM auth.revoke_key('{old}')"), "55000");
+        Spi::run(&format!("SELECT auth.revoke_key('{old}', force => true)")).unwrap();
+        expect_sqlstate(&format!("PERFORM auth.verify_jwt('{token}')"), "28000");
+        let reason = text(&format!("SELECT auth.inspect_jwt('{token}') ->> 'reason'"));
+        assert_eq!(reason, "key revoked");
+        assert!(Spi::get_one::<pgrx::JsonB>(&format!("SELECT auth.try_verify_jwt('{token}')"))
+            .unwrap()
+            .is_none());
+        // revoked -> standby -> previously_used -> revoked -> deleted
+        Spi::run(&format!("SELECT auth.move_key('{old}', 'standby')")).unwrap();
+        assert_eq!(text(&format!("SELECT auth.verify_jwt('{token}') ->> 'sub'")), "u");
+        Spi::run(&format!("SELECT auth.move_key('{old}', 'previously_used')")).unwrap();
+        Spi::run(&format!("SELECT auth.revoke_key('{old}')")).unwrap();
+        Spi::run(&format!("SELECT auth.delete_key('{old}')")).unwrap();
+        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM auth._keys WHERE kid = '{old}'")), 0);
+        let reason = text(&format!("SELECT auth.inspect_jwt('{token}') ->> 'reason'"));
+        assert_eq!(reason, "unknown kid");
+    }
+
+    #[pg_test]
+    fn verify_only_keys_never_become_in_use() {
+        let kid = text("SELECT auth.create_key('ES256')");
+        let jwk = text(&format!("SELECT public_jwk::text FROM auth.keys WHERE kid = '{kid}'"));
+        let jwk = jwk.replace(&kid, "third-party-1");
+        let imported = text(&format!("SELECT auth.import_key('{jwk}'::jsonb)"));
+        assert_eq!(imported, "third-party-1");
+        assert_eq!(
+            text("SELECT can_sign::text FROM auth.keys WHERE kid = 'third-party-1'"),
+            "false"
+        );
+        expect_sqlstate("PERFORM auth.rotate_key('third-party-1', force => true)", "55000");
+        expect_sqlstate(&format!("PERFORM auth.import_key('{jwk}'::jsonb)"), "42710");
+    }
+
+    #[pg_test]
+    fn jwks_lists_trusted_asymmetric_public_keys_only() {
+        Spi::run("SET LOCAL auth.jwks_cache_ttl = 0").unwrap();
+        let es = text("SELECT auth.create_key('ES256')");
+        text("SELECT auth.create_key('HS256')");
+        let jwks = text("SELECT auth.jwks()::text");
+        assert!(jwks.contains(&es));
+        assert!(!jwks.contains("\"oct\""), "no HMAC secret in the JWKS: {jwks}");
+        assert!(!jwks.contains("\"d\""), "no private parameter in the JWKS: {jwks}");
+        assert_eq!(one::<i64>("SELECT jsonb_array_length(auth.jwks() -> 'keys')::bigint"), 1);
+    }
+
+    #[pg_test]
+    fn legacy_secret_migration() {
+        let secret = "super-secret-jwt-token-with-at-least-32-characters-long";
+        let legacy = text(&format!(
+            "SELECT legacy_kid FROM auth.migrate_legacy_secret('{secret}')"
+        ));
+        assert_eq!(
+            text("SELECT string_agg(alg || ':' || state || ':' || is_legacy, ',' ORDER BY alg) FROM auth.keys"),
+            "ES256:standby:false,HS256:in_use:true"
+        );
+        // A legacy token (HS256, no kid), as GoTrue made them, verifies against the secret.
+        let token = legacy_hs256_token(secret);
+        assert_eq!(text(&format!("SELECT auth.verify_jwt('{token}') ->> 'role'")), "anon");
+        expect_sqlstate("PERFORM auth.migrate_legacy_secret('another-secret-of-at-least-32-bytes!!')", "55000");
+        expect_sqlstate(&format!("PERFORM auth.delete_key('{legacy}')"), "55000");
+    }
+
+    #[pg_test]
+    fn short_legacy_secret_is_refused() {
+        expect_sqlstate("PERFORM auth.migrate_legacy_secret('too-short')", "22023");
+        assert_eq!(one::<i64>("SELECT count(*) FROM auth._keys"), 0);
+    }
+
+    #[pg_test]
+    fn hostile_tokens_are_refused_with_28000() {
+        in_use_key("ES256");
+        let good = text("SELECT auth.sign_jwt('{\"sub\":\"x\"}')");
+        let parts: Vec<&str> = good.split('.').collect();
+        let cases = [
+            String::new(),
+            "a.b".to_string(),
+            format!("{good}.x"),
+            format!("{}.{}.", parts[0], parts[1]),
+            format!("{}=.{}.{}", parts[0], parts[1], parts[2]),
+            // {"alg":"none"}
+            format!("eyJhbGciOiJub25lIn0.{}.", parts[1]),
+            "x".repeat(20000),
+            format!("{}.{}.{}", parts[0], "eyJzdWIiOiJ4In0", parts[2]),
+        ];
+        for token in cases {
+            expect_sqlstate(&format!("PERFORM auth.verify_jwt('{token}')"), "28000");
+            let valid = text(&format!("SELECT (auth.inspect_jwt('{token}') ->> 'valid')"));
+            assert_eq!(valid, "false");
+        }
+    }
+
+    #[pg_test]
+    fn expired_tokens_are_refused() {
+        in_use_key("ES256");
+        let token = text("SELECT auth.sign_jwt('{\"sub\":\"x\",\"exp\":1000}')");
+        let reason = text(&format!("SELECT auth.inspect_jwt('{token}') ->> 'reason'"));
+        assert_eq!(reason, "expired");
+        let token = text("SELECT auth.sign_jwt('{\"sub\":\"x\",\"role\":\"postgres\"}')");
+        expect_sqlstate(&format!("PERFORM auth.verify_jwt('{token}')"), "28000");
+    }
+
+    #[pg_test]
+    fn admin_functions_are_not_executable_by_public() {
+        Spi::run("CREATE ROLE pak_nobody").unwrap();
+        Spi::run("SET LOCAL ROLE pak_nobody").unwrap();
+        for call in [
+            "PERFORM auth.create_key()",
+            "PERFORM auth.rotate_key()",
+            "PERFORM auth.revoke_key('x')",
+            "PERFORM auth.move_key('x', 'standby')",
+            "PERFORM auth.delete_key('x')",
+            "PERFORM auth.import_key('{}')",
+            "PERFORM auth.import_jwks('{}')",
+            "PERFORM auth.import_pem('', 'ES256')",
+            "PERFORM auth.migrate_legacy_secret('x')",
+            "PERFORM auth.sign_jwt('{}')",
+            "PERFORM auth._generate_key('ES256')",
+            "PERFORM * FROM auth._keys",
+            "PERFORM * FROM auth.keys",
+            "PERFORM * FROM auth.key_events",
+        ] {
+            expect_sqlstate(call, "42501");
+        }
+        // Verification and the public JWKS are for everyone.
+        one::<pgrx::JsonB>("SELECT auth.jwks()");
+        Spi::run("RESET ROLE").unwrap();
+    }
+
+    #[pg_test]
+    fn stats_count_outcomes() {
+        in_use_key("ES256");
+        let before = one::<i64>("SELECT (auth.stats() ->> 'verify_failed')::bigint");
+        assert!(Spi::get_one::<pgrx::JsonB>("SELECT auth.try_verify_jwt('garbage')")
+            .unwrap()
+            .is_none());
+        let after = one::<i64>("SELECT (auth.stats() ->> 'verify_failed')::bigint");
+        assert_eq!(after, before + 1);
+    }
+
+    fn legacy_hs256_token(secret: &str) -> String {
+        // HS256 over header {"alg":"HS256","typ":"JWT"} with pgcrypto-free SQL is not possible,
+        // so sign with the JOSE core directly, as GoTrue would.
+        use pg_auth_keys_jose::{Alg, SigningKey};
+        let key = SigningKey::from_private(Alg::HS256, secret.as_bytes()).unwrap();
+        let exp = crate::tokens::now_secs() + 600;
+        let claims = serde_json::json!({"role": "anon", "iss": "supabase", "exp": exp});
+        let serde_json::Value::Object(claims) = claims else { unreachable!() };
+        pg_auth_keys_jose::sign_compact_without_kid(&key, &claims).unwrap()
+    }
+}

@@ -1,0 +1,157 @@
+//! The `auth.*` settings (contract §6).
+//!
+//! Every setting that decides whether a token is trusted is `SUSET`: a role that can run SQL must
+//! not be able to widen what its own session accepts (for example `SET auth.claims_source =
+//! 'postgrest'` followed by a forged `request.jwt.claims`). Superusers set them in
+//! `postgresql.conf`, with `ALTER DATABASE/ROLE … SET`, or delegate with `GRANT SET ON PARAMETER`.
+
+use std::ffi::CString;
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
+
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ClaimsSource {
+    #[name = c"verified"]
+    Verified,
+    #[name = c"postgrest"]
+    Postgrest,
+}
+
+pub static LEEWAY_SECS: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static AUDIENCE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ISSUER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ROLE_CLAIM: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"role"));
+pub static ALLOWED_ROLES: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"anon,authenticated,service_role"));
+pub static CLAIMS_SOURCE: GucSetting<ClaimsSource> =
+    GucSetting::<ClaimsSource>::new(ClaimsSource::Verified);
+pub static JWT_MAX_LIFETIME_SECS: GucSetting<i32> = GucSetting::<i32>::new(3600);
+pub static JWKS_CACHE_TTL_SECS: GucSetting<i32> = GucSetting::<i32>::new(1200);
+pub static MAX_TOKEN_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
+pub static ROOT_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+/// Shared-memory slots for keys, across all databases (postmaster setting).
+pub static MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(64);
+/// Verified tokens kept per backend.
+pub static TOKEN_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(4096);
+
+pub fn register() {
+    let su = GucContext::Suset;
+    let none = GucFlags::default();
+    GucRegistry::define_int_guc(
+        c"auth.leeway",
+        c"Clock skew, in seconds, allowed when checking exp, nbf and iat.",
+        c"",
+        &LEEWAY_SECS,
+        0,
+        3600,
+        su,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_string_guc(
+        c"auth.audience",
+        c"When set, a token's aud claim must contain exactly this value.",
+        c"",
+        &AUDIENCE,
+        su,
+        none,
+    );
+    GucRegistry::define_string_guc(
+        c"auth.issuer",
+        c"When set, a token's iss claim must equal this value.",
+        c"",
+        &ISSUER,
+        su,
+        none,
+    );
+    GucRegistry::define_string_guc(
+        c"auth.role_claim",
+        c"The claim auth.role() reads and auth.allowed_roles checks.",
+        c"",
+        &ROLE_CLAIM,
+        su,
+        none,
+    );
+    GucRegistry::define_string_guc(
+        c"auth.allowed_roles",
+        c"Comma-separated roles a token's role claim may name.",
+        c"A token whose role claim is present but not one of these is refused.",
+        &ALLOWED_ROLES,
+        su,
+        none,
+    );
+    GucRegistry::define_enum_guc(
+        c"auth.claims_source",
+        c"Where auth.claims() takes claims from: verified (default) or postgrest.",
+        c"",
+        &CLAIMS_SOURCE,
+        su,
+        none,
+    );
+    GucRegistry::define_int_guc(
+        c"auth.jwt_max_lifetime",
+        c"Lifetime of tokens signed by auth.sign_jwt, and how long a key stays unrevokable after leaving in_use.",
+        c"",
+        &JWT_MAX_LIFETIME_SECS,
+        1,
+        i32::MAX,
+        su,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"auth.jwks_cache_ttl",
+        c"How long external verifiers may cache the JWKS; a standby key younger than this is not rotated in.",
+        c"",
+        &JWKS_CACHE_TTL_SECS,
+        0,
+        i32::MAX,
+        su,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"auth.max_token_bytes",
+        c"Tokens longer than this are refused before any parsing.",
+        c"",
+        &MAX_TOKEN_BYTES,
+        64,
+        1 << 20,
+        su,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_string_guc(
+        c"auth.root_key",
+        c"Root key that encrypts secret API keys so auth.reveal_api_key can show them.",
+        c"",
+        &ROOT_KEY,
+        su,
+        GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
+    );
+    GucRegistry::define_int_guc(
+        c"auth.max_keys",
+        c"Shared-memory slots for signing keys, across all databases.",
+        c"",
+        &MAX_KEYS,
+        4,
+        65536,
+        GucContext::Postmaster,
+        none,
+    );
+    GucRegistry::define_int_guc(
+        c"auth.token_cache_entries",
+        c"Verified tokens cached per backend (0 disables the cache).",
+        c"",
+        &TOKEN_CACHE_ENTRIES,
+        0,
+        1 << 20,
+        GucContext::Userset,
+        none,
+    );
+}
+
+/// A string setting as Rust text; empty counts as unset.
+pub fn text(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting
+        .get()
+        .and_then(|c| c.into_string().ok())
+        .filter(|s| !s.is_empty())
+}

@@ -1,0 +1,26 @@
+//! `auth.stats()`: the shared-memory counters (contract §7).
+
+use pgrx::prelude::*;
+
+use crate::errors::OrRaise;
+use crate::shmem;
+
+#[pg_schema]
+mod auth {
+    use super::*;
+
+    /// Counters since server start: verifications by outcome and reason, token-cache hits and
+    /// misses, key-set loads, the key-set generation and the shared memory taken.
+    #[pg_extern(volatile, parallel_safe)]
+    fn stats() -> pgrx::JsonB {
+        let store = shmem::store().or_raise();
+        let mut out = serde_json::Map::new();
+        for (name, value) in store.stats() {
+            out.insert(name.to_string(), value.into());
+        }
+        out.insert("generation".into(), store.generation().into());
+        out.insert("key_slots".into(), store.nslots().into());
+        out.insert("shared_memory_bytes".into(), shmem::bytes_for(store.nslots()).into());
+        pgrx::JsonB(serde_json::Value::Object(out))
+    }
+}

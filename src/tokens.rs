@@ -1,0 +1,251 @@
+//! Signing and verifying JWTs in SQL (contract §2), with the per-backend verified-token cache.
+//!
+//! Verification is the JOSE core's strict parser and claim rules, applied with the key set this
+//! backend sees for the current statement (`keyset::current`). A cache hit is keyed on the exact
+//! token text, valid only for the key-set generation it was filled in, and re-runs the claim rules
+//! (time, audience, issuer, roles) on every hit, so it can never outlive a revocation or a setting.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pg_auth_keys_jose::{self as jose, Alg, ClaimRules, SigningKey, TokenError};
+use pgrx::prelude::*;
+use serde_json::{json, Map, Value};
+
+use crate::errors::{AuthError, OrRaise};
+use crate::keyset::{self, KeySet};
+use crate::settings;
+use crate::shmem::{self, Stat};
+
+pub type Claims = Map<String, Value>;
+
+/// A token whose signature verified with a trusted key.
+pub struct Verified {
+    pub claims: Claims,
+    pub kid: String,
+}
+
+struct TokenCache {
+    set: Option<Rc<KeySet>>,
+    entries: HashMap<String, Rc<Verified>>,
+}
+
+thread_local! {
+    static CACHE: RefCell<TokenCache> = RefCell::new(TokenCache { set: None, entries: HashMap::new() });
+}
+
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub fn claim_rules() -> ClaimRules {
+    ClaimRules {
+        now: now_secs(),
+        leeway: settings::LEEWAY_SECS.get() as i64,
+        audience: settings::text(&settings::AUDIENCE),
+        issuer: settings::text(&settings::ISSUER),
+        role_claim: settings::text(&settings::ROLE_CLAIM).unwrap_or_else(|| "role".into()),
+        allowed_roles: settings::text(&settings::ALLOWED_ROLES)
+            .unwrap_or_default()
+            .split(',')
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect(),
+    }
+}
+
+fn max_token_bytes() -> usize {
+    settings::MAX_TOKEN_BYTES.get().max(0) as usize
+}
+
+/// Signature-only verification: parse, find the trusted key, check the signature.
+fn verify_signature(set: &KeySet, token: &str) -> Result<jose::ParsedToken, TokenError> {
+    let parsed = jose::parse_compact(token, max_token_bytes())?;
+    let entry = match parsed.kid() {
+        Some(kid) => set.get(kid).ok_or(TokenError::UnknownKid)?,
+        // Only the legacy HS256 secret verifies tokens without a kid (contract §2).
+        None if parsed.alg() == Alg::HS256 => set.legacy().ok_or(TokenError::MissingKid)?,
+        None => return Err(TokenError::MissingKid),
+    };
+    if !entry.state.trusted() {
+        return Err(TokenError::KeyRevoked);
+    }
+    let key = entry.key.as_ref().ok_or(TokenError::UnknownKid)?;
+    parsed.verify_with(key)?;
+    Ok(parsed)
+}
+
+fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, TokenError> {
+    let parsed = verify_signature(set, token)?;
+    let claims = parsed.claims()?;
+    let kid = match parsed.kid() {
+        Some(kid) => kid.to_string(),
+        None => set.legacy().map(|k| k.kid.clone()).unwrap_or_default(),
+    };
+    Ok(Verified { claims, kid })
+}
+
+/// Verify a token completely (signature, key state, claims), counting the outcome.
+pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
+    let store = shmem::store()?;
+    let set = keyset::current()?;
+    let result = verify_with_cache(&set, token, store);
+    match &result {
+        Ok(_) => store.count(Stat::VerifyOk),
+        Err(e) => {
+            store.count(Stat::VerifyFailed);
+            store.count_reason(e.reason_code());
+        }
+    }
+    result.map_err(AuthError::from)
+}
+
+fn verify_with_cache(
+    set: &Rc<KeySet>,
+    token: &str,
+    store: &shmem::Store,
+) -> Result<Rc<Verified>, TokenError> {
+    let rules = claim_rules();
+    let capacity = settings::TOKEN_CACHE_ENTRIES.get().max(0) as usize;
+    let hit = CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if !c.set.as_ref().is_some_and(|s| Rc::ptr_eq(s, set)) {
+            c.set = Some(set.clone());
+            c.entries.clear();
+        }
+        c.entries.get(token).cloned()
+    });
+    if let Some(v) = hit {
+        store.count(Stat::TokenCacheHit);
+        jose::check_claims(&v.claims, &rules)?;
+        return Ok(v);
+    }
+    store.count(Stat::TokenCacheMiss);
+    let verified = Rc::new(verify_uncached(set, token)?);
+    jose::check_claims(&verified.claims, &rules)?;
+    if capacity > 0 {
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.entries.len() >= capacity {
+                // Bounded by clearing: simple, and a full cache of live tokens refills quickly.
+                c.entries.clear();
+            }
+            c.entries.insert(token.to_string(), verified.clone());
+        });
+    }
+    Ok(verified)
+}
+
+/// Sign `claims` with a private key read by `auth.sign_jwt` (which chose and checked the key).
+pub fn sign(
+    claims: &Value,
+    kid: &str,
+    alg: &str,
+    private_key: &[u8],
+    lifetime: i64,
+) -> Result<String, AuthError> {
+    let Value::Object(claims) = claims else {
+        return Err(AuthError::BadArgument("claims must be a JSON object".into()));
+    };
+    let alg = Alg::parse(alg).ok_or_else(|| AuthError::BadArgument("unknown alg".into()))?;
+    let key = SigningKey::from_private(alg, private_key)?;
+    let mut claims = claims.clone();
+    let now = now_secs();
+    claims.entry("iat").or_insert(json!(now));
+    claims.entry("exp").or_insert(json!(now + lifetime));
+    Ok(jose::sign_compact(&key, kid, &claims)?)
+}
+
+/// Decode a segment for display without trusting it.
+fn peek_json(segment: Option<&str>) -> Value {
+    use base64::Engine;
+    segment
+        .and_then(|s| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok())
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// What a person in psql wants to know about a token; never raises for a bad token.
+pub fn inspect(token: &str) -> Result<Value, AuthError> {
+    let set = keyset::current()?;
+    let small = token.len() <= max_token_bytes();
+    let mut parts = token.split('.');
+    let header = if small { peek_json(parts.next()) } else { Value::Null };
+    let claims = if small { peek_json(parts.next()) } else { Value::Null };
+    let kid = header.get("kid").and_then(Value::as_str);
+    let entry = match kid {
+        Some(kid) => set.get(kid),
+        None => set.legacy(),
+    };
+    let key = entry.map(|e| {
+        json!({"kid": e.kid, "alg": e.alg.as_str(), "state": e.state.as_str(), "is_legacy": e.is_legacy})
+    });
+    let outcome = verify_signature(&set, token)
+        .and_then(|p| p.claims())
+        .and_then(|c| jose::check_claims(&c, &claim_rules()));
+    let (valid, reason) = match outcome {
+        Ok(()) => (true, Value::Null),
+        Err(e) => (false, json!(e.to_string())),
+    };
+    Ok(json!({
+        "header": header,
+        "claims_unverified": claims,
+        "key": key.unwrap_or(Value::Null),
+        "valid": valid,
+        "reason": reason,
+    }))
+}
+
+#[pg_schema]
+mod auth {
+    use super::*;
+
+    /// The token's claims, or an error (SQLSTATE 28000) naming why it was refused.
+    #[pg_extern(volatile, parallel_safe)]
+    fn verify_jwt(token: &str) -> pgrx::JsonB {
+        let v = verify(token).or_raise();
+        pgrx::JsonB(Value::Object(v.claims.clone()))
+    }
+
+    /// The token's claims, or NULL for any bad token.
+    #[pg_extern(volatile, parallel_safe)]
+    fn try_verify_jwt(token: &str) -> Option<pgrx::JsonB> {
+        match verify(token) {
+            Ok(v) => Some(pgrx::JsonB(Value::Object(v.claims.clone()))),
+            Err(AuthError::Token(_)) => None,
+            Err(e) => e.raise(),
+        }
+    }
+
+    /// Signature only: the payload bytes of any compact JWS signed by a trusted key.
+    #[pg_extern(volatile, parallel_safe)]
+    fn verify_jws(token: &str) -> Vec<u8> {
+        let set = keyset::current().or_raise();
+        let parsed = verify_signature(&set, token)
+            .map_err(AuthError::from)
+            .or_raise();
+        parsed.payload().to_vec()
+    }
+
+    #[pg_extern(volatile, parallel_safe)]
+    fn inspect_jwt(token: &str) -> pgrx::JsonB {
+        pgrx::JsonB(inspect(token).or_raise())
+    }
+
+    /// Internal: called by auth.sign_jwt with the key it selected.
+    #[pg_extern(volatile, parallel_unsafe)]
+    fn _sign(
+        claims: pgrx::JsonB,
+        kid: &str,
+        alg: &str,
+        private_key: &[u8],
+        lifetime_secs: i64,
+    ) -> String {
+        sign(&claims.0, kid, alg, private_key, lifetime_secs).or_raise()
+    }
+}
