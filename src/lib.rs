@@ -1,9 +1,11 @@
 //! pg_auth_keys: JWT signing keys, API keys and verified claims for RLS.
-use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
-#[pg_schema]
+// Not `#[pg_schema]`: the control file's `schema = auth` makes PostgreSQL create (or reuse)
+// the schema before the script runs, and pgrx's `CREATE SCHEMA IF NOT EXISTS auth` for a
+// `#[pg_schema]` module then fails on PostgreSQL 15 with "schema auth is not a member of
+// extension" (CVE-2022-2625 hardening). Unqualified functions land in the extension's schema.
 mod auth {
     use pgrx::prelude::*;
 
@@ -15,7 +17,7 @@ mod auth {
 }
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
+#[pgrx::pg_schema]
 mod tests {
     use pgrx::prelude::*;
 
