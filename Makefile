@@ -29,7 +29,6 @@ PGRX_SUDO := $(if $(filter 0,$(shell id -u)),,--sudo)
 PGRX_INSTALL := $(CARGO) pgrx install --pg-config $(PG_CONFIG) $(PGRX_SUDO)
 
 DEMO_ENV := CLUSTER_NAME=demo-cluster CLUSTER_PORT=$${DEMO_PORT:-54329}
-PSQL := $(shell $(PG_CONFIG) --bindir 2>/dev/null)/psql
 
 .PHONY: help setup build install install-debug demo stop \
         test lint test-unit test-pg test-regress test-cluster
@@ -67,12 +66,13 @@ demo: install
 	@$(DEMO_ENV) scripts/cluster.sh stop
 	@$(DEMO_ENV) scripts/cluster.sh start
 	@$(DEMO_ENV) scripts/cluster.sh psql -X -q -v ON_ERROR_STOP=1 -d postgres \
+	    -c 'SET client_min_messages = warning' \
 	    -c 'DROP DATABASE IF EXISTS demo WITH (FORCE)' -c 'CREATE DATABASE demo'
 	@$(DEMO_ENV) scripts/cluster.sh psql -X -v ON_ERROR_STOP=1 -d demo -f demo/demo.sql
 	@eval "$$($(DEMO_ENV) scripts/cluster.sh env)"; \
 	    echo; \
 	    echo "The demo cluster is running. Connect with:"; \
-	    echo "    $(PSQL) -h $$PGHOST -p $$PGPORT -U postgres demo"; \
+	    echo "    psql -h $$PGHOST -p $$PGPORT -U postgres demo"; \
 	    echo "Stop it with:"; \
 	    echo "    make stop"
 
