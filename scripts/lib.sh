@@ -31,16 +31,17 @@ cluster_os_user() {
     fi
 }
 
-# Run a command as the cluster's OS user, keeping the current directory.
+# Run a command as the cluster's OS user, from / (the current directory may be unreadable to
+# that user, and initdb and pg_ctl complain about it); give it absolute paths.
 as_cluster_user() {
     local user
     user="$(cluster_os_user)"
     if [[ "$user" == "$(id -un)" ]]; then
         "$@"
     elif [[ "$(id -u)" == 0 ]]; then
-        runuser -u "$user" -- "$@"
+        (cd / && runuser -u "$user" -- "$@")
     else
-        sudo -n -u "$user" -- "$@"
+        (cd / && sudo -n -u "$user" -- "$@")
     fi
 }
 
