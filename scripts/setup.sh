@@ -81,12 +81,25 @@ step_cargo_pgrx() {
 step_pgrx_init() {
     say "pgrx init for pg${PG_MAJOR}"
     local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
-    if [[ -f "$cfg" ]] && grep -Eq "^pg${PG_MAJOR}[[:space:]]*=" "$cfg"; then
-        done_ "$(grep -E "^pg${PG_MAJOR}[[:space:]]*=" "$cfg")"
+    local line
+    line="$(grep -E "^pg${PG_MAJOR}[[:space:]]*=" "$cfg" 2>/dev/null || true)"
+    if [[ "$line" == *"\"$PG_CONFIG\""* ]]; then
+        done_ "$line"
     else
-        doing "cargo pgrx init --pg${PG_MAJOR} $PG_CONFIG"
+        # Missing, or pointing at another PostgreSQL (e.g. one pgrx downloaded): cargo pgrx test
+        # must use the system PostgreSQL that the other tiers install into.
+        doing "cargo pgrx init --pg${PG_MAJOR} $PG_CONFIG (was: ${line:-none})"
         cargo pgrx init "--pg${PG_MAJOR}" "$PG_CONFIG"
     fi
+}
+
+step_crates() {
+    say "crates (cargo fetch, so that no test step downloads)"
+    local locked=()
+    # CI must build exactly what Cargo.lock says; locally cargo may update the lock file.
+    [[ -n "${CI:-}" ]] && locked=(--locked)
+    (cd "$REPO_ROOT" && cargo fetch --quiet "${locked[@]}")
+    printf '    ok:   all crates of Cargo.lock are in %s/registry\n' "${CARGO_HOME:-$HOME/.cargo}" >&2
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -121,6 +134,7 @@ main() {
     step_rust
     step_cargo_pgrx
     step_pgrx_init
+    step_crates
     install_extra_test_deps
     say "setup done in $((SECONDS - t0))s"
 }
