@@ -145,7 +145,6 @@ fn claim_text(name: &str) -> Option<String> {
     }
 }
 
-#[pg_schema]
 mod auth {
     use super::*;
 

@@ -44,7 +44,6 @@ fn imported_row(k: ImportedKey) -> Result<KeyRowOut, AuthError> {
     Ok(row_of(k.kid, &k.verify, k.signing.as_ref()))
 }
 
-#[pg_schema]
 mod auth {
     use super::*;
 

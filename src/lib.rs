@@ -32,7 +32,6 @@ pub extern "C-unwind" fn _PG_init() {
     keyset::register_callbacks();
 }
 
-#[pg_schema]
 mod auth {
     use pgrx::prelude::*;
 

@@ -5,7 +5,6 @@ use pgrx::prelude::*;
 use crate::errors::OrRaise;
 use crate::shmem;
 
-#[pg_schema]
 mod auth {
     use super::*;
 

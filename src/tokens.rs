@@ -201,7 +201,6 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
     }))
 }
 
-#[pg_schema]
 mod auth {
     use super::*;
 

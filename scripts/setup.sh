@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Install everything the build, the demo and the tests need. Idempotent: each step checks
+# cheaply whether it is already done and says "skip" if so. Non-interactive (CI runs it as
+# root with no stdin); as a normal user it uses sudo for the system packages.
+#
+# This is the only place that downloads anything (apt, crates.io, PyPI). Tests never do.
+#
+#   bash scripts/setup.sh
+#
+# Environment: PG_MAJOR (15), PG_CONFIG, PAK_SKIP_APT=1 (skip the system packages),
+# PAK_SKIP_PYTHON=1 (skip the Python test dependencies).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+export DEBIAN_FRONTEND=noninteractive
+
+PGRX_VERSION="0.18.0" # must match the `pgrx = "=..."` pin in Cargo.toml
+APT_PACKAGES=(
+    "postgresql-${PG_MAJOR}"
+    "postgresql-server-dev-${PG_MAJOR}" # pg_config, headers, pgxs and pg_regress
+    libclang-dev clang                  # bindgen, for pgrx-pg-sys
+    build-essential pkg-config
+    sudo                                # `cargo pgrx test --runas postgres` uses sudo
+    python3 python3-venv                # interop tests (PyJWT, cryptography)
+)
+VENV_DIR="$REPO_ROOT/build/venv"
+
+done_() { printf '    skip: %s\n' "$*" >&2; }
+doing() { printf '    do:   %s\n' "$*" >&2; }
+
+step_apt() {
+    say "system packages"
+    if [[ -n "${PAK_SKIP_APT:-}" ]]; then
+        done_ "PAK_SKIP_APT is set"
+        return
+    fi
+    local missing=() p
+    for p in "${APT_PACKAGES[@]}"; do
+        if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" == "install ok installed" ]]; then
+            done_ "$p is installed"
+        else
+            missing+=("$p")
+        fi
+    done
+    if ((${#missing[@]})); then
+        doing "apt-get install ${missing[*]}"
+        as_root apt-get update -q
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+    [[ -x "$PG_CONFIG" ]] || die "$PG_CONFIG not found after installing postgresql-server-dev-${PG_MAJOR}"
+    id postgres >/dev/null 2>&1 || die "OS user 'postgres' is missing (the postgresql-${PG_MAJOR} package creates it)"
+}
+
+step_rust() {
+    say "Rust toolchain"
+    command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
+    done_ "$(cargo --version)"
+    local missing=() c
+    for c in fmt clippy; do
+        if cargo "$c" --version >/dev/null 2>&1; then done_ "cargo $c is available"; else missing+=("$c"); fi
+    done
+    if ((${#missing[@]})); then
+        command -v rustup >/dev/null || die "cargo ${missing[*]} missing and no rustup to add them"
+        doing "rustup component add rustfmt clippy"
+        rustup component add rustfmt clippy
+    fi
+}
+
+step_cargo_pgrx() {
+    say "cargo-pgrx $PGRX_VERSION"
+    local have
+    have="$(cargo pgrx --version 2>/dev/null || true)"
+    if [[ "$have" == "cargo-pgrx $PGRX_VERSION" ]]; then
+        done_ "$have"
+    else
+        doing "cargo install cargo-pgrx --version $PGRX_VERSION --locked (was: ${have:-none}; takes a few minutes)"
+        cargo install cargo-pgrx --version "$PGRX_VERSION" --locked --force
+    fi
+}
+
+step_pgrx_init() {
+    say "pgrx init for pg${PG_MAJOR}"
+    local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+    local line
+    line="$(grep -E "^pg${PG_MAJOR}[[:space:]]*=" "$cfg" 2>/dev/null || true)"
+    if [[ "$line" == *"\"$PG_CONFIG\""* ]]; then
+        done_ "$line"
+    else
+        # Missing, or pointing at another PostgreSQL (e.g. one pgrx downloaded): cargo pgrx test
+        # must use the system PostgreSQL that the other tiers install into.
+        doing "cargo pgrx init --pg${PG_MAJOR} $PG_CONFIG (was: ${line:-none})"
+        cargo pgrx init "--pg${PG_MAJOR}" "$PG_CONFIG"
+    fi
+}
+
+step_crates() {
+    say "crates (cargo fetch, so that no test step downloads)"
+    local locked=()
+    # CI must build exactly what Cargo.lock says; locally cargo may update the lock file.
+    [[ -n "${CI:-}" ]] && locked=(--locked)
+    (cd "$REPO_ROOT" && cargo fetch --quiet "${locked[@]}")
+    printf '    ok:   all crates of Cargo.lock are in %s/registry\n' "${CARGO_HOME:-$HOME/.cargo}" >&2
+}
+
+# ---------------------------------------------------------------------------------------------
+# HOOK: extra test dependencies. Add further test-only tools here (each step idempotent).
+# Python packages go in scripts/requirements-test.txt (pinned); they land in a venv at
+# build/venv, so tests call "$REPO_ROOT/build/venv/bin/python" (Makefile: $(PYTHON)).
+# ---------------------------------------------------------------------------------------------
+install_extra_test_deps() {
+    say "extra test dependencies (Python venv at ${VENV_DIR#"$REPO_ROOT"/})"
+    if [[ -n "${PAK_SKIP_PYTHON:-}" ]]; then
+        done_ "PAK_SKIP_PYTHON is set"
+        return
+    fi
+    local req="$REPO_ROOT/scripts/requirements-test.txt" stamp="$VENV_DIR/.requirements-test.txt"
+    if [[ -x "$VENV_DIR/bin/python" ]] && cmp -s "$req" "$stamp" \
+        && "$VENV_DIR/bin/python" -c 'import jwt, cryptography' 2>/dev/null; then
+        done_ "$(grep -v '^#' "$stamp" | tr '\n' ' ')"
+        return
+    fi
+    if [[ ! -x "$VENV_DIR/bin/python" ]]; then
+        doing "python3 -m venv $VENV_DIR"
+        python3 -m venv "$VENV_DIR"
+    fi
+    doing "pip install -r scripts/requirements-test.txt"
+    "$VENV_DIR/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+}
+
+main() {
+    local t0=$SECONDS
+    step_apt
+    step_rust
+    step_cargo_pgrx
+    step_pgrx_init
+    step_crates
+    install_extra_test_deps
+    say "setup done in $((SECONDS - t0))s"
+}
+
+main "$@"

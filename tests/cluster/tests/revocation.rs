@@ -1,0 +1,231 @@
+//! The revocation guarantee (contract §3), across sessions, restarts and a hot standby:
+//! once a revoking transaction commits, the next statement of every session refuses the key's
+//! tokens; a rolled-back revocation changes nothing.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use pg_auth_keys_cluster_tests::{Client, Cluster};
+
+const ALICE: &str = "11111111-1111-1111-1111-111111111111";
+
+fn setup(cluster: &Cluster) -> Client {
+    let mut admin = cluster.connect();
+    admin
+        .batch_execute(
+            "CREATE EXTENSION pg_auth_keys;
+             ALTER SYSTEM SET auth.jwks_cache_ttl = 0;
+             SELECT pg_reload_conf();",
+        )
+        .expect("create extension");
+    admin
+}
+
+fn text(client: &mut Client, sql: &str) -> String {
+    client
+        .query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+fn opt_text(client: &mut Client, sql: &str) -> Option<String> {
+    client
+        .query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+/// A new key, rotated in; returns its kid.
+fn rotate_in_new_key(admin: &mut Client) -> String {
+    let kid = text(admin, "SELECT auth.create_key()");
+    text(admin, &format!("SELECT auth.rotate_key('{kid}', force => true)"))
+}
+
+fn sign(admin: &mut Client, sub: &str) -> String {
+    text(
+        admin,
+        &format!("SELECT auth.sign_jwt('{{\"sub\":\"{sub}\",\"role\":\"authenticated\"}}')"),
+    )
+}
+
+fn verifies(client: &mut Client, token: &str) -> bool {
+    opt_text(client, &format!("SELECT auth.try_verify_jwt('{token}') ->> 'sub'")).is_some()
+}
+
+fn revoke(admin: &mut Client, kid: &str) {
+    admin
+        .execute(&format!("SELECT auth.revoke_key('{kid}', force => true)"), &[])
+        .expect("revoke");
+}
+
+#[test]
+fn revocation_reaches_an_open_transaction_of_another_session() {
+    let cluster = Cluster::start("revoke-open-xact");
+    let mut admin = setup(&cluster);
+    let old = rotate_in_new_key(&mut admin);
+    let token = sign(&mut admin, ALICE);
+
+    let mut user = cluster.connect();
+    user.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").unwrap();
+    text(&mut user, &format!("SELECT auth.authenticate('{token}')::text"));
+    assert_eq!(opt_text(&mut user, "SELECT auth.uid()::text").as_deref(), Some(ALICE));
+
+    rotate_in_new_key(&mut admin);
+    revoke(&mut admin, &old);
+
+    // Same transaction, next statement: the bound claims are gone, the token is refused.
+    assert_eq!(opt_text(&mut user, "SELECT auth.claims()::text"), None);
+    assert!(!verifies(&mut user, &token));
+    let err = user
+        .query_one(&format!("SELECT auth.verify_jwt('{token}')"), &[])
+        .expect_err("a revoked key's token verified");
+    assert_eq!(err.code().map(|c| c.code()), Some("28000"));
+    assert!(err.to_string().contains("key revoked"), "{err}");
+    user.batch_execute("ROLLBACK").unwrap();
+}
+
+#[test]
+fn rolled_back_revocation_changes_nothing() {
+    let cluster = Cluster::start("revoke-rollback");
+    let mut admin = setup(&cluster);
+    let old = rotate_in_new_key(&mut admin);
+    let token = sign(&mut admin, ALICE);
+    rotate_in_new_key(&mut admin);
+    let mut user = cluster.connect();
+    assert!(verifies(&mut user, &token));
+
+    admin.batch_execute("BEGIN").unwrap();
+    revoke(&mut admin, &old);
+    // Inside the revoking transaction the key is revoked; nobody else sees it yet.
+    assert!(!verifies(&mut admin, &token));
+    assert!(verifies(&mut user, &token));
+    admin.batch_execute("ROLLBACK").unwrap();
+
+    assert!(verifies(&mut user, &token));
+    assert!(verifies(&mut admin, &token));
+    assert_eq!(
+        text(&mut admin, &format!("SELECT state::text FROM auth.keys WHERE kid = '{old}'")),
+        "previously_used"
+    );
+}
+
+#[test]
+fn uncommitted_new_key_is_not_trusted_by_other_sessions() {
+    let cluster = Cluster::start("uncommitted-key");
+    let mut admin = setup(&cluster);
+    rotate_in_new_key(&mut admin);
+    let mut user = cluster.connect();
+    admin.batch_execute("BEGIN").unwrap();
+    let kid = rotate_in_new_key(&mut admin);
+    let token = sign(&mut admin, ALICE);
+    assert!(verifies(&mut admin, &token), "the changing transaction sees its own key");
+    assert!(!verifies(&mut user, &token), "another session trusted an uncommitted key");
+    admin.batch_execute("ROLLBACK").unwrap();
+    assert!(!verifies(&mut user, &token));
+    assert_eq!(
+        opt_text(&mut admin, &format!("SELECT state::text FROM auth.keys WHERE kid = '{kid}'")),
+        None
+    );
+}
+
+#[test]
+fn four_verifiers_during_twenty_rotations_and_a_revocation() {
+    let cluster = Cluster::start("concurrent-rotation");
+    let mut admin = setup(&cluster);
+    let first = rotate_in_new_key(&mut admin);
+    let first_token = sign(&mut admin, ALICE);
+    let stop = Arc::new(AtomicBool::new(false));
+    let revoked = Arc::new(AtomicBool::new(false));
+    let checks = Arc::new(AtomicUsize::new(0));
+
+    let verifiers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut client = cluster.connect();
+            let token = first_token.clone();
+            let (stop, revoked, checks) = (stop.clone(), revoked.clone(), checks.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    // Read the flag before the statement: if it was set, the revoking
+                    // transaction had committed before this statement started.
+                    let was_revoked = revoked.load(Ordering::Acquire);
+                    let ok = verifies(&mut client, &token);
+                    if was_revoked {
+                        assert!(!ok, "a revoked key's token was accepted after the commit");
+                    } else if !revoked.load(Ordering::Acquire) {
+                        assert!(ok, "a trusted key's token was refused");
+                    }
+                    checks.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+
+    let mut tokens = Vec::new();
+    for _ in 0..20 {
+        rotate_in_new_key(&mut admin);
+        tokens.push(sign(&mut admin, ALICE));
+    }
+    revoke(&mut admin, &first);
+    revoked.store(true, Ordering::Release);
+    thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, Ordering::Release);
+    for v in verifiers {
+        v.join().expect("a verifier failed");
+    }
+    assert!(checks.load(Ordering::Relaxed) > 20, "the verifiers barely ran");
+    let mut user = cluster.connect();
+    for token in &tokens {
+        assert!(verifies(&mut user, token), "a token of a trusted key was refused");
+    }
+    assert!(!verifies(&mut user, &first_token));
+}
+
+#[test]
+fn restart_keeps_every_key_state() {
+    let mut cluster = Cluster::start("restart");
+    let mut admin = setup(&cluster);
+    let old = rotate_in_new_key(&mut admin);
+    let old_token = sign(&mut admin, ALICE);
+    rotate_in_new_key(&mut admin);
+    let new_token = sign(&mut admin, ALICE);
+    revoke(&mut admin, &old);
+    let before = text(&mut admin, "SELECT string_agg(kid || state, ',' ORDER BY kid) FROM auth.keys");
+    drop(admin);
+
+    cluster.restart();
+    let mut admin = cluster.connect();
+    let after = text(&mut admin, "SELECT string_agg(kid || state, ',' ORDER BY kid) FROM auth.keys");
+    assert_eq!(before, after);
+    assert!(verifies(&mut admin, &new_token));
+    assert!(!verifies(&mut admin, &old_token));
+}
+
+#[test]
+fn hot_standby_sees_revocation_once_replayed() {
+    let primary = Cluster::start("standby-revoke");
+    let mut admin = setup(&primary);
+    let old = rotate_in_new_key(&mut admin);
+    let token = sign(&mut admin, ALICE);
+    rotate_in_new_key(&mut admin);
+    let replica = primary.replica();
+    primary.wait_for_replica(&replica);
+
+    // A session that verified before the revocation, and one that starts after it.
+    let mut early = replica.connect();
+    assert!(verifies(&mut early, &token), "the standby refused a trusted key's token");
+    assert_eq!(
+        text(&mut early, "SELECT pg_is_in_recovery()::text"),
+        "true"
+    );
+
+    revoke(&mut admin, &old);
+    primary.wait_for_replica(&replica);
+
+    assert!(!verifies(&mut early, &token), "the standby still trusts a revoked key");
+    let mut late = replica.connect();
+    assert!(!verifies(&mut late, &token));
+    let fresh = sign(&mut admin, ALICE);
+    primary.wait_for_replica(&replica);
+    assert!(verifies(&mut late, &fresh));
+}
