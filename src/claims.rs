@@ -83,13 +83,12 @@ fn postgrest_claims(set: &KeySet, input: &str) -> Option<Rc<Verified>> {
     let Value::Object(claims) = serde_json::from_str::<Value>(input).ok()? else {
         return None;
     };
-    let kid = claims.get("kid").and_then(Value::as_str).map(str::to_string);
-    if let Some(kid) = &kid {
+    if let Some(kid) = claims.get("kid").and_then(Value::as_str) {
         if !set.get(kid).is_some_and(|k| k.state.trusted()) {
             return None;
         }
     }
-    Some(Rc::new(Verified { claims, kid: kid.unwrap_or_default() }))
+    Some(Rc::new(Verified { claims }))
 }
 
 /// The current request's verified claims, or None when anonymous.
@@ -154,7 +153,10 @@ mod auth {
     fn authenticate(token: &str, is_local: default!(bool, true)) -> pgrx::JsonB {
         let verified = tokens::verify(token).or_raise();
         BOUND.with(|b| {
-            *b.borrow_mut() = Some(Bound { token: token.to_string(), local: is_local })
+            *b.borrow_mut() = Some(Bound {
+                token: token.to_string(),
+                local: is_local,
+            })
         });
         if is_local {
             let clear = || {

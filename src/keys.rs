@@ -2,6 +2,9 @@
 //! public JWK. These return private material, so they are internal (`_` names, not executable by
 //! PUBLIC) and only called from the SECURITY DEFINER lifecycle functions.
 
+// pgrx needs TableIterator's row type spelled out in each signature.
+#![allow(clippy::type_complexity)]
+
 use pg_auth_keys_jose::{self as jose, Alg, ImportedKey, SigningKey, VerifyKey};
 use pgrx::prelude::*;
 
@@ -49,12 +52,17 @@ mod auth {
 
     /// A new key pair (or HMAC secret) from the CSPRNG.
     #[pg_extern(volatile, parallel_unsafe)]
-    fn _generate_key(alg: &str) -> TableIterator<'static, (
-        name!(kid, Option<String>),
-        name!(alg, String),
-        name!(verify_key, Vec<u8>),
-        name!(private_key, Option<Vec<u8>>),
-    )> {
+    fn _generate_key(
+        alg: &str,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(kid, Option<String>),
+            name!(alg, String),
+            name!(verify_key, Vec<u8>),
+            name!(private_key, Option<Vec<u8>>),
+        ),
+    > {
         let alg = parse_alg(alg).or_raise();
         if !alg.can_create() {
             AuthError::BadArgument(format!(
@@ -69,23 +77,33 @@ mod auth {
     }
 
     #[pg_extern(immutable, parallel_safe)]
-    fn _parse_jwk(jwk: pgrx::JsonB) -> TableIterator<'static, (
-        name!(kid, Option<String>),
-        name!(alg, String),
-        name!(verify_key, Vec<u8>),
-        name!(private_key, Option<Vec<u8>>),
-    )> {
+    fn _parse_jwk(
+        jwk: pgrx::JsonB,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(kid, Option<String>),
+            name!(alg, String),
+            name!(verify_key, Vec<u8>),
+            name!(private_key, Option<Vec<u8>>),
+        ),
+    > {
         let key = jose::import_jwk(&jwk.0).or_raise();
         TableIterator::once(imported_row(key).or_raise())
     }
 
     #[pg_extern(immutable, parallel_safe)]
-    fn _parse_jwks(jwks: pgrx::JsonB) -> TableIterator<'static, (
-        name!(kid, Option<String>),
-        name!(alg, String),
-        name!(verify_key, Vec<u8>),
-        name!(private_key, Option<Vec<u8>>),
-    )> {
+    fn _parse_jwks(
+        jwks: pgrx::JsonB,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(kid, Option<String>),
+            name!(alg, String),
+            name!(verify_key, Vec<u8>),
+            name!(private_key, Option<Vec<u8>>),
+        ),
+    > {
         let keys = jose::import_jwks(&jwks.0).or_raise();
         let rows: Vec<KeyRowOut> = keys
             .into_iter()
@@ -95,12 +113,18 @@ mod auth {
     }
 
     #[pg_extern(immutable, parallel_safe)]
-    fn _parse_pem(pem: &str, alg: &str) -> TableIterator<'static, (
-        name!(kid, Option<String>),
-        name!(alg, String),
-        name!(verify_key, Vec<u8>),
-        name!(private_key, Option<Vec<u8>>),
-    )> {
+    fn _parse_pem(
+        pem: &str,
+        alg: &str,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(kid, Option<String>),
+            name!(alg, String),
+            name!(verify_key, Vec<u8>),
+            name!(private_key, Option<Vec<u8>>),
+        ),
+    > {
         let alg = parse_alg(alg).or_raise();
         let key = jose::import_pem(pem, alg).or_raise();
         TableIterator::once(imported_row(key).or_raise())

@@ -92,8 +92,12 @@ impl KeySet {
     fn from_slots(slots: &[shmem::Slot]) -> KeySet {
         let mut set = KeySet::default();
         for s in slots {
-            let Some(alg) = Alg::from_u8(s.alg) else { continue };
-            let key = VerifyKey::from_parts(alg, s.key()).ok().map(|k| k.prepare());
+            let Some(alg) = Alg::from_u8(s.alg) else {
+                continue;
+            };
+            let key = VerifyKey::from_parts(alg, s.key())
+                .ok()
+                .map(|k| k.prepare());
             let entry = Rc::new(KeyEntry {
                 kid: s.kid().to_string(),
                 state: KeyState::from_u8(s.state),
@@ -139,7 +143,9 @@ unsafe extern "C-unwind" fn relcache_callback(_arg: pg_sys::Datum, relid: pg_sys
 
 /// Called once from `_PG_init`.
 pub fn register_callbacks() {
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(relcache_callback), pg_sys::Datum::from(0)) };
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(relcache_callback), pg_sys::Datum::from(0))
+    };
 }
 
 fn database() -> u32 {
@@ -210,12 +216,18 @@ pub fn current() -> Result<Rc<KeySet>, AuthError> {
         }
         store.install_db(dboid, seen, &rows)?;
     }
-    Err(AuthError::Internal("the key set kept changing while it was loaded".into()))
+    Err(AuthError::Internal(
+        "the key set kept changing while it was loaded".into(),
+    ))
 }
 
 fn remember(generation: u64, private: bool, set: &Rc<KeySet>) {
     LOCAL.with(|l| {
-        *l.borrow_mut() = Some(Local { generation, private, set: set.clone() })
+        *l.borrow_mut() = Some(Local {
+            generation,
+            private,
+            set: set.clone(),
+        })
     });
 }
 
@@ -225,7 +237,12 @@ fn forget() {
 
 /// The key set as this transaction, which changed keys, sees it.
 fn private_set() -> Result<Rc<KeySet>, AuthError> {
-    if let Some(set) = LOCAL.with(|l| l.borrow().as_ref().filter(|l| l.private).map(|l| l.set.clone())) {
+    if let Some(set) = LOCAL.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|l| l.private)
+            .map(|l| l.set.clone())
+    }) {
         return Ok(set);
     }
     let set = Rc::new(KeySet::from_slots(&rows_as_slots(&read_table()?)));
@@ -254,7 +271,10 @@ fn read_table() -> Result<Vec<KeyRow>, AuthError> {
         let mut saved_user = pg_sys::InvalidOid;
         let mut saved_ctx = 0;
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
-        pg_sys::SetUserIdAndSecContext(owner, saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32);
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+        );
         let rows = Spi::connect(|_client| -> Result<Vec<KeyRow>, AuthError> {
             let plan = pg_sys::SPI_prepare(
                 c"SELECT kid, alg, state::text, is_legacy, verify_key FROM auth._keys".as_ptr(),
@@ -262,7 +282,9 @@ fn read_table() -> Result<Vec<KeyRow>, AuthError> {
                 std::ptr::null_mut(),
             );
             if plan.is_null() {
-                return Err(AuthError::Internal("could not plan the key table query".into()));
+                return Err(AuthError::Internal(
+                    "could not plan the key table query".into(),
+                ));
             }
             let snapshot = if parallel {
                 pg_sys::GetActiveSnapshot()
@@ -280,7 +302,9 @@ fn read_table() -> Result<Vec<KeyRow>, AuthError> {
                 0,
             );
             if rc != pg_sys::SPI_OK_SELECT as i32 {
-                return Err(AuthError::Internal(format!("reading auth._keys failed ({rc})")));
+                return Err(AuthError::Internal(format!(
+                    "reading auth._keys failed ({rc})"
+                )));
             }
             let table = pg_sys::SPI_tuptable;
             let n = pg_sys::SPI_processed as usize;
@@ -303,9 +327,17 @@ fn read_table() -> Result<Vec<KeyRow>, AuthError> {
                 let is_legacy = bool::from_datum(d, n4).unwrap_or(false);
                 let (d, n5) = col(5);
                 let key = Vec::<u8>::from_datum(d, n5).unwrap_or_default();
-                let Some(alg) = Alg::parse(&alg) else { continue };
+                let Some(alg) = Alg::parse(&alg) else {
+                    continue;
+                };
                 let state = KeyState::parse(&state).unwrap_or(KeyState::Revoked);
-                rows.push(KeyRow { kid, alg: alg.to_u8(), state: state as u8, is_legacy, key });
+                rows.push(KeyRow {
+                    kid,
+                    alg: alg.to_u8(),
+                    state: state as u8,
+                    is_legacy,
+                    key,
+                });
             }
             Ok(rows)
         });
@@ -314,21 +346,30 @@ fn read_table() -> Result<Vec<KeyRow>, AuthError> {
     }
 }
 
+/// The owner of a relation, from the syscache (no SPI: on a hot standby nothing may write, and
+/// pgrx's SPI helpers assign a transaction id).
 fn rel_owner(relid: pg_sys::Oid) -> Result<pg_sys::Oid, AuthError> {
-    Spi::get_one_with_args::<pg_sys::Oid>(
-        "SELECT relowner FROM pg_catalog.pg_class WHERE oid = $1",
-        &[relid.into()],
-    )
-    .ok()
-    .flatten()
-    .ok_or_else(|| AuthError::Internal("auth._keys has no owner".into()))
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::RELOID as i32,
+            pg_sys::Datum::from(relid),
+        );
+        if tuple.is_null() {
+            return Err(AuthError::Internal(
+                "auth._keys is missing from pg_class".into(),
+            ));
+        }
+        let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relowner;
+        pg_sys::ReleaseSysCache(tuple);
+        Ok(owner)
+    }
 }
 
 /// Called by every function that changes `auth._keys`, inside its transaction: at commit the
 /// database's shared set is marked stale (before COMMIT returns to the client), and the relcache
 /// invalidation carries the change to hot standbys through the WAL.
 pub fn note_change() -> Result<(), AuthError> {
-    let store = shmem::store()?;
+    shmem::store()?;
     let relid = keys_relid()?;
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
     // This transaction now sees its own changes through a private set (see `private_set`).
@@ -338,7 +379,9 @@ pub fn note_change() -> Result<(), AuthError> {
         register_xact_callback(PgXactCallbackEvent::Commit, move || {
             CHANGED_IN_XACT.with(|c| c.set(false));
             forget();
-            store.mark_stale(dboid);
+            if let Ok(store) = shmem::store() {
+                store.mark_stale(dboid);
+            }
         });
         register_xact_callback(PgXactCallbackEvent::Abort, || {
             CHANGED_IN_XACT.with(|c| c.set(false));

@@ -58,13 +58,12 @@ mod tests {
     fn every_creatable_alg_signs_and_verifies() {
         for alg in ["ES256", "RS256", "EdDSA", "HS256"] {
             let kid = in_use_key(alg);
-            let sub = text(&format!(
-                "SELECT auth.verify_jwt(auth.sign_jwt('{{\"sub\":\"a\",\"role\":\"authenticated\"}}')) ->> 'sub'"
-            ));
-            assert_eq!(sub, "a", "{alg}");
-            let header_kid = text(
-                "SELECT (auth.inspect_jwt(auth.sign_jwt('{}')) -> 'header' ->> 'kid')",
+            let sub = text(
+                "SELECT auth.verify_jwt(auth.sign_jwt('{\"sub\":\"a\",\"role\":\"authenticated\"}')) ->> 'sub'",
             );
+            assert_eq!(sub, "a", "{alg}");
+            let header_kid =
+                text("SELECT (auth.inspect_jwt(auth.sign_jwt('{}')) -> 'header' ->> 'kid')");
             assert_eq!(header_kid, kid, "{alg}");
         }
     }
@@ -73,9 +72,19 @@ mod tests {
     fn rotate_guard_refuses_a_young_standby_key_unless_forced() {
         let kid = text("SELECT auth.create_key()");
         expect_sqlstate(&format!("PERFORM auth.rotate_key('{kid}')"), "55000");
-        assert_eq!(text(&format!("SELECT state::text FROM auth.keys WHERE kid = '{kid}'")), "standby");
+        assert_eq!(
+            text(&format!(
+                "SELECT state::text FROM auth.keys WHERE kid = '{kid}'"
+            )),
+            "standby"
+        );
         text(&format!("SELECT auth.rotate_key('{kid}', force => true)"));
-        assert_eq!(text(&format!("SELECT state::text FROM auth.keys WHERE kid = '{kid}'")), "in_use");
+        assert_eq!(
+            text(&format!(
+                "SELECT state::text FROM auth.keys WHERE kid = '{kid}'"
+            )),
+            "in_use"
+        );
         let forced = one::<i64>(&format!(
             "SELECT count(*) FROM auth.key_events WHERE kid = '{kid}' AND action = 'forced_transition'"
         ));
@@ -85,7 +94,9 @@ mod tests {
         let second = text("SELECT auth.create_key()");
         assert_eq!(text("SELECT auth.rotate_key()"), second);
         assert_eq!(
-            text(&format!("SELECT state::text FROM auth.keys WHERE kid = '{kid}'")),
+            text(&format!(
+                "SELECT state::text FROM auth.keys WHERE kid = '{kid}'"
+            )),
             "previously_used"
         );
     }
@@ -98,9 +109,18 @@ mod tests {
         expect_sqlstate(&format!("PERFORM auth.revoke_key('{used}')"), "55000");
         expect_sqlstate(&format!("PERFORM auth.revoke_key('{standby}')"), "55000");
         expect_sqlstate(&format!("PERFORM auth.delete_key('{used}')"), "55000");
-        expect_sqlstate(&format!("PERFORM auth.move_key('{used}', 'standby')"), "55000");
-        expect_sqlstate(&format!("PERFORM auth.move_key('{standby}', 'in_use')"), "55000");
-        expect_sqlstate(&format!("PERFORM auth.move_key('{standby}', 'revoked')"), "55000");
+        expect_sqlstate(
+            &format!("PERFORM auth.move_key('{used}', 'standby')"),
+            "55000",
+        );
+        expect_sqlstate(
+            &format!("PERFORM auth.move_key('{standby}', 'in_use')"),
+            "55000",
+        );
+        expect_sqlstate(
+            &format!("PERFORM auth.move_key('{standby}', 'revoked')"),
+            "55000",
+        );
         expect_sqlstate("PERFORM auth.revoke_key('no-such-kid')", "22023");
         expect_sqlstate("PERFORM auth.create_key('none')", "22023");
         expect_sqlstate("PERFORM auth.create_key('RS512')", "22023");
@@ -115,23 +135,43 @@ mod tests {
         let token = text("SELECT auth.sign_jwt('{\"sub\":\"u\"}')");
         in_use_key("ES256");
         // Tokens of a previously_used key are still trusted.
-        assert_eq!(text(&format!("SELECT auth.verify_jwt('{token}') ->> 'sub'")), "u");
+        assert_eq!(
+            text(&format!("SELECT auth.verify_jwt('{token}') ->> 'sub'")),
+            "u"
+        );
         // It left in_use just now: revoking would sign users out.
         expect_sqlstate(&format!("PERFORM auth.revoke_key('{old}')"), "55000");
         Spi::run(&format!("SELECT auth.revoke_key('{old}', force => true)")).unwrap();
         expect_sqlstate(&format!("PERFORM auth.verify_jwt('{token}')"), "28000");
         let reason = text(&format!("SELECT auth.inspect_jwt('{token}') ->> 'reason'"));
         assert_eq!(reason, "key revoked");
-        assert!(Spi::get_one::<pgrx::JsonB>(&format!("SELECT auth.try_verify_jwt('{token}')"))
-            .unwrap()
-            .is_none());
+        assert!(
+            Spi::get_one::<pgrx::JsonB>(&format!("SELECT auth.try_verify_jwt('{token}')"))
+                .unwrap()
+                .is_none()
+        );
         // revoked -> standby -> previously_used -> revoked -> deleted
         Spi::run(&format!("SELECT auth.move_key('{old}', 'standby')")).unwrap();
-        assert_eq!(text(&format!("SELECT auth.verify_jwt('{token}') ->> 'sub'")), "u");
+        assert_eq!(
+            text(&format!("SELECT auth.verify_jwt('{token}') ->> 'sub'")),
+            "u"
+        );
         Spi::run(&format!("SELECT auth.move_key('{old}', 'previously_used')")).unwrap();
+        // Tokens it signed while in use may still be valid: the guard still applies.
+        expect_sqlstate(&format!("PERFORM auth.revoke_key('{old}')"), "55000");
+        // Two hours later (simulated), tokens it signed have expired.
+        Spi::run(&format!(
+            "UPDATE auth._keys SET left_in_use_at = now() - interval '2 hours' WHERE kid = '{old}'"
+        ))
+        .unwrap();
         Spi::run(&format!("SELECT auth.revoke_key('{old}')")).unwrap();
         Spi::run(&format!("SELECT auth.delete_key('{old}')")).unwrap();
-        assert_eq!(one::<i64>(&format!("SELECT count(*) FROM auth._keys WHERE kid = '{old}'")), 0);
+        assert_eq!(
+            one::<i64>(&format!(
+                "SELECT count(*) FROM auth._keys WHERE kid = '{old}'"
+            )),
+            0
+        );
         let reason = text(&format!("SELECT auth.inspect_jwt('{token}') ->> 'reason'"));
         assert_eq!(reason, "unknown kid");
     }
@@ -139,7 +179,9 @@ mod tests {
     #[pg_test]
     fn verify_only_keys_never_become_in_use() {
         let kid = text("SELECT auth.create_key('ES256')");
-        let jwk = text(&format!("SELECT public_jwk::text FROM auth.keys WHERE kid = '{kid}'"));
+        let jwk = text(&format!(
+            "SELECT public_jwk::text FROM auth.keys WHERE kid = '{kid}'"
+        ));
         let jwk = jwk.replace(&kid, "third-party-1");
         let imported = text(&format!("SELECT auth.import_key('{jwk}'::jsonb)"));
         assert_eq!(imported, "third-party-1");
@@ -147,7 +189,10 @@ mod tests {
             text("SELECT can_sign::text FROM auth.keys WHERE kid = 'third-party-1'"),
             "false"
         );
-        expect_sqlstate("PERFORM auth.rotate_key('third-party-1', force => true)", "55000");
+        expect_sqlstate(
+            "PERFORM auth.rotate_key('third-party-1', force => true)",
+            "55000",
+        );
         expect_sqlstate(&format!("PERFORM auth.import_key('{jwk}'::jsonb)"), "42710");
     }
 
@@ -158,9 +203,18 @@ mod tests {
         text("SELECT auth.create_key('HS256')");
         let jwks = text("SELECT auth.jwks()::text");
         assert!(jwks.contains(&es));
-        assert!(!jwks.contains("\"oct\""), "no HMAC secret in the JWKS: {jwks}");
-        assert!(!jwks.contains("\"d\""), "no private parameter in the JWKS: {jwks}");
-        assert_eq!(one::<i64>("SELECT jsonb_array_length(auth.jwks() -> 'keys')::bigint"), 1);
+        assert!(
+            !jwks.contains("\"oct\""),
+            "no HMAC secret in the JWKS: {jwks}"
+        );
+        assert!(
+            !jwks.contains("\"d\""),
+            "no private parameter in the JWKS: {jwks}"
+        );
+        assert_eq!(
+            one::<i64>("SELECT jsonb_array_length(auth.jwks() -> 'keys')::bigint"),
+            1
+        );
     }
 
     #[pg_test]
@@ -175,8 +229,14 @@ mod tests {
         );
         // A legacy token (HS256, no kid), as GoTrue made them, verifies against the secret.
         let token = legacy_hs256_token(secret);
-        assert_eq!(text(&format!("SELECT auth.verify_jwt('{token}') ->> 'role'")), "anon");
-        expect_sqlstate("PERFORM auth.migrate_legacy_secret('another-secret-of-at-least-32-bytes!!')", "55000");
+        assert_eq!(
+            text(&format!("SELECT auth.verify_jwt('{token}') ->> 'role'")),
+            "anon"
+        );
+        expect_sqlstate(
+            "PERFORM auth.migrate_legacy_secret('another-secret-of-at-least-32-bytes!!')",
+            "55000",
+        );
         expect_sqlstate(&format!("PERFORM auth.delete_key('{legacy}')"), "55000");
     }
 
@@ -250,9 +310,11 @@ mod tests {
     fn stats_count_outcomes() {
         in_use_key("ES256");
         let before = one::<i64>("SELECT (auth.stats() ->> 'verify_failed')::bigint");
-        assert!(Spi::get_one::<pgrx::JsonB>("SELECT auth.try_verify_jwt('garbage')")
-            .unwrap()
-            .is_none());
+        assert!(
+            Spi::get_one::<pgrx::JsonB>("SELECT auth.try_verify_jwt('garbage')")
+                .unwrap()
+                .is_none()
+        );
         let after = one::<i64>("SELECT (auth.stats() ->> 'verify_failed')::bigint");
         assert_eq!(after, before + 1);
     }
@@ -264,7 +326,14 @@ mod tests {
         let key = SigningKey::from_private(Alg::HS256, secret.as_bytes()).unwrap();
         let exp = crate::tokens::now_secs() + 600;
         let claims = serde_json::json!({"role": "anon", "iss": "supabase", "exp": exp});
-        let serde_json::Value::Object(claims) = claims else { unreachable!() };
-        pg_auth_keys_jose::sign_compact_without_kid(&key, &claims).unwrap()
+        let serde_json::Value::Object(claims) = claims else {
+            unreachable!()
+        };
+        let header = pg_auth_keys_jose::b64url_encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload =
+            pg_auth_keys_jose::b64url_encode(serde_json::to_string(&claims).unwrap().as_bytes());
+        let input = format!("{header}.{payload}");
+        let sig = key.sign(input.as_bytes()).unwrap();
+        format!("{input}.{}", pg_auth_keys_jose::b64url_encode(&sig))
     }
 }

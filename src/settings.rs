@@ -36,8 +36,6 @@ pub static MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(64);
 pub static TOKEN_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(4096);
 
 pub fn register() {
-    let su = GucContext::Suset;
-    let none = GucFlags::default();
     GucRegistry::define_int_guc(
         c"auth.leeway",
         c"Clock skew, in seconds, allowed when checking exp, nbf and iat.",
@@ -45,7 +43,7 @@ pub fn register() {
         &LEEWAY_SECS,
         0,
         3600,
-        su,
+        GucContext::Suset,
         GucFlags::UNIT_S,
     );
     GucRegistry::define_string_guc(
@@ -53,40 +51,40 @@ pub fn register() {
         c"When set, a token's aud claim must contain exactly this value.",
         c"",
         &AUDIENCE,
-        su,
-        none,
+        GucContext::Suset,
+        GucFlags::default(),
     );
     GucRegistry::define_string_guc(
         c"auth.issuer",
         c"When set, a token's iss claim must equal this value.",
         c"",
         &ISSUER,
-        su,
-        none,
+        GucContext::Suset,
+        GucFlags::default(),
     );
     GucRegistry::define_string_guc(
         c"auth.role_claim",
         c"The claim auth.role() reads and auth.allowed_roles checks.",
         c"",
         &ROLE_CLAIM,
-        su,
-        none,
+        GucContext::Suset,
+        GucFlags::default(),
     );
     GucRegistry::define_string_guc(
         c"auth.allowed_roles",
         c"Comma-separated roles a token's role claim may name.",
         c"A token whose role claim is present but not one of these is refused.",
         &ALLOWED_ROLES,
-        su,
-        none,
+        GucContext::Suset,
+        GucFlags::default(),
     );
     GucRegistry::define_enum_guc(
         c"auth.claims_source",
         c"Where auth.claims() takes claims from: verified (default) or postgrest.",
         c"",
         &CLAIMS_SOURCE,
-        su,
-        none,
+        GucContext::Suset,
+        GucFlags::default(),
     );
     GucRegistry::define_int_guc(
         c"auth.jwt_max_lifetime",
@@ -95,7 +93,7 @@ pub fn register() {
         &JWT_MAX_LIFETIME_SECS,
         1,
         i32::MAX,
-        su,
+        GucContext::Suset,
         GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
@@ -105,7 +103,7 @@ pub fn register() {
         &JWKS_CACHE_TTL_SECS,
         0,
         i32::MAX,
-        su,
+        GucContext::Suset,
         GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
@@ -115,7 +113,7 @@ pub fn register() {
         &MAX_TOKEN_BYTES,
         64,
         1 << 20,
-        su,
+        GucContext::Suset,
         GucFlags::UNIT_BYTE,
     );
     GucRegistry::define_string_guc(
@@ -123,7 +121,7 @@ pub fn register() {
         c"Root key that encrypts secret API keys so auth.reveal_api_key can show them.",
         c"",
         &ROOT_KEY,
-        su,
+        GucContext::Suset,
         GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
     );
     GucRegistry::define_int_guc(
@@ -134,7 +132,7 @@ pub fn register() {
         4,
         65536,
         GucContext::Postmaster,
-        none,
+        GucFlags::default(),
     );
     GucRegistry::define_int_guc(
         c"auth.token_cache_entries",
@@ -144,7 +142,7 @@ pub fn register() {
         0,
         1 << 20,
         GucContext::Userset,
-        none,
+        GucFlags::default(),
     );
 }
 

@@ -18,7 +18,7 @@ use std::ptr::null_mut;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use pgrx::pg_sys;
-use pgrx::{PgSharedMemoryInitialization, PGRXSharedMemory};
+use pgrx::{PGRXSharedMemory, PgSharedMemoryInitialization};
 
 use crate::errors::AuthError;
 use crate::settings;
@@ -41,7 +41,9 @@ pub enum Stat {
     TokenCacheHit,
     TokenCacheMiss,
     KeySetLoads,
+    #[allow(dead_code)] // counted by API-key verification (issue #7)
     ApiKeyOk,
+    #[allow(dead_code)]
     ApiKeyFailed,
 }
 pub const STAT_NAMES: [&str; 7] = [
@@ -179,10 +181,12 @@ impl PgSharedMemoryInitialization for KeyStore {
             let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
             pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
             let mut found = false;
-            let header = pg_sys::ShmemInitStruct(SHMEM_NAME.as_ptr(), size, &mut found).cast::<Header>();
+            let header =
+                pg_sys::ShmemInitStruct(SHMEM_NAME.as_ptr(), size, &mut found).cast::<Header>();
             if !found {
                 std::ptr::write_bytes(header.cast::<u8>(), 0, size);
-                (*header).lock = &raw mut (*pg_sys::GetNamedLWLockTranche(LOCK_TRANCHE.as_ptr())).lock;
+                (*header).lock =
+                    &raw mut (*pg_sys::GetNamedLWLockTranche(LOCK_TRANCHE.as_ptr())).lock;
                 (*header).nslots = nslots;
                 (*header).generation.store(1, Ordering::Release);
             }
@@ -193,7 +197,7 @@ impl PgSharedMemoryInitialization for KeyStore {
 }
 
 /// The store, or the 55000 error that says how to preload the library.
-pub fn store() -> Result<&'static Store, AuthError> {
+pub fn store() -> Result<Store, AuthError> {
     let header = KEY_STORE.header.load(Ordering::Acquire);
     if header.is_null() {
         return Err(AuthError::NotReady {
@@ -201,13 +205,12 @@ pub fn store() -> Result<&'static Store, AuthError> {
             hint: "add shared_preload_libraries = 'pg_auth_keys' to postgresql.conf and restart the server".into(),
         });
     }
-    // SAFETY: Store is a transparent view of the header, which lives as long as the server.
-    Ok(unsafe { &*(header as *const Store) })
+    Ok(Store(header))
 }
 
-/// A view of the shared region.
-#[repr(transparent)]
-pub struct Store(Header);
+/// A handle on the shared region, which lives as long as the server.
+#[derive(Clone, Copy)]
+pub struct Store(*mut Header);
 
 struct Guard(*mut pg_sys::LWLock);
 impl Drop for Guard {
@@ -217,59 +220,63 @@ impl Drop for Guard {
 }
 
 impl Store {
+    fn header(&self) -> &Header {
+        // SAFETY: set once at startup; the fields read without the lock are atomics or fixed.
+        unsafe { &*self.0 }
+    }
+
     fn lock(&self, mode: pg_sys::LWLockMode::Type) -> Guard {
-        unsafe { pg_sys::LWLockAcquire(self.0.lock, mode) };
-        Guard(self.0.lock)
+        let lock = self.header().lock;
+        unsafe { pg_sys::LWLockAcquire(lock, mode) };
+        Guard(lock)
     }
 
     #[allow(clippy::mut_from_ref)] // only called with the exclusive lock held
     unsafe fn header_mut(&self) -> &mut Header {
-        unsafe { &mut *(&self.0 as *const Header as *mut Header) }
+        unsafe { &mut *self.0 }
     }
 
     fn slots(&self) -> &[Slot] {
-        unsafe {
-            let base = (&self.0 as *const Header).add(1).cast::<Slot>();
-            std::slice::from_raw_parts(base, self.0.nslots)
-        }
+        unsafe { std::slice::from_raw_parts(self.0.add(1).cast::<Slot>(), self.nslots()) }
     }
 
     #[allow(clippy::mut_from_ref)] // only called with the exclusive lock held
     unsafe fn slots_mut(&self) -> &mut [Slot] {
-        unsafe {
-            let base = (&self.0 as *const Header).add(1).cast::<Slot>() as *mut Slot;
-            std::slice::from_raw_parts_mut(base, self.0.nslots)
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(1).cast::<Slot>(), self.nslots()) }
     }
 
     pub fn nslots(&self) -> usize {
-        self.0.nslots
+        self.header().nslots
     }
 
     /// One atomic read: has anything changed since `seen`?
     pub fn generation(&self) -> u64 {
-        self.0.generation.load(Ordering::Acquire)
+        self.header().generation.load(Ordering::Acquire)
     }
 
     pub fn count(&self, stat: Stat) {
-        self.0.stats[stat as usize].fetch_add(1, Ordering::Relaxed);
+        self.header().stats[stat as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn count_reason(&self, code: &str) {
-        let i = REASONS.iter().position(|r| *r == code).unwrap_or(REASONS.len() - 1);
-        self.0.reasons[i].fetch_add(1, Ordering::Relaxed);
+        let i = REASONS
+            .iter()
+            .position(|r| *r == code)
+            .unwrap_or(REASONS.len() - 1);
+        self.header().reasons[i].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn stats(&self) -> Vec<(&'static str, u64)> {
+        let h = self.header();
         let mut out: Vec<(&'static str, u64)> = STAT_NAMES
             .iter()
-            .zip(self.0.stats.iter())
+            .zip(h.stats.iter())
             .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
             .collect();
         out.extend(
             REASONS
                 .iter()
-                .zip(self.0.reasons.iter())
+                .zip(h.reasons.iter())
                 .map(|(n, v)| (*n, v.load(Ordering::Relaxed))),
         );
         out
@@ -279,7 +286,11 @@ impl Store {
     /// (re)loaded from the table.
     pub fn read_db(&self, dboid: u32) -> Option<(u64, Vec<Slot>)> {
         let _g = self.lock(pg_sys::LWLockMode::LW_SHARED);
-        let loaded = self.0.dbs.iter().any(|d| d.dboid == dboid && d.loaded);
+        let loaded = self
+            .header()
+            .dbs
+            .iter()
+            .any(|d| d.dboid == dboid && d.loaded);
         if !loaded {
             return None;
         }
@@ -314,7 +325,9 @@ impl Store {
                     rows.len(),
                     self.nslots()
                 ),
-                hint: "delete revoked keys with auth.delete_key, or raise auth.max_keys and restart".into(),
+                hint:
+                    "delete revoked keys with auth.delete_key, or raise auth.max_keys and restart"
+                        .into(),
             });
         }
         let _g = self.lock(pg_sys::LWLockMode::LW_EXCLUSIVE);
@@ -329,14 +342,20 @@ impl Store {
             None => match h.dbs.iter().position(|d| d.dboid == 0) {
                 Some(i) => i,
                 None => {
-                    let i = (0..MAX_DATABASES).min_by_key(|&i| h.dbs[i].touched).unwrap_or(0);
+                    let i = (0..MAX_DATABASES)
+                        .min_by_key(|&i| h.dbs[i].touched)
+                        .unwrap_or(0);
                     let evicted = h.dbs[i].dboid;
                     free_slots(unsafe { self.slots_mut() }, evicted);
                     i
                 }
             },
         };
-        h.dbs[idx] = DbEntry { dboid, loaded: false, touched: now };
+        h.dbs[idx] = DbEntry {
+            dboid,
+            loaded: false,
+            touched: now,
+        };
         let slots = unsafe { self.slots_mut() };
         free_slots(slots, dboid);
         // Make room by evicting other databases, least recently loaded first.
@@ -350,12 +369,18 @@ impl Store {
                 .map(|(i, _)| i);
             let Some(v) = victim else { break };
             free_slots(slots, h.dbs[v].dboid);
-            h.dbs[v] = DbEntry { dboid: 0, loaded: false, touched: 0 };
+            h.dbs[v] = DbEntry {
+                dboid: 0,
+                loaded: false,
+                touched: 0,
+            };
         }
         let mut free = slots.iter_mut().filter(|s| !s.used);
         for row in rows {
             let Some(slot) = free.next() else {
-                return Err(AuthError::Internal("no free key slot after eviction".into()));
+                return Err(AuthError::Internal(
+                    "no free key slot after eviction".into(),
+                ));
             };
             fill_slot(slot, dboid, row)?;
         }

@@ -19,7 +19,10 @@ mod auth {
         }
         out.insert("generation".into(), store.generation().into());
         out.insert("key_slots".into(), store.nslots().into());
-        out.insert("shared_memory_bytes".into(), shmem::bytes_for(store.nslots()).into());
+        out.insert(
+            "shared_memory_bytes".into(),
+            shmem::bytes_for(store.nslots()).into(),
+        );
         pgrx::JsonB(serde_json::Value::Object(out))
     }
 }

@@ -24,7 +24,6 @@ pub type Claims = Map<String, Value>;
 /// A token whose signature verified with a trusted key.
 pub struct Verified {
     pub claims: Claims,
-    pub kid: String,
 }
 
 struct TokenCache {
@@ -82,19 +81,16 @@ fn verify_signature(set: &KeySet, token: &str) -> Result<jose::ParsedToken, Toke
 
 fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, TokenError> {
     let parsed = verify_signature(set, token)?;
-    let claims = parsed.claims()?;
-    let kid = match parsed.kid() {
-        Some(kid) => kid.to_string(),
-        None => set.legacy().map(|k| k.kid.clone()).unwrap_or_default(),
-    };
-    Ok(Verified { claims, kid })
+    Ok(Verified {
+        claims: parsed.claims()?,
+    })
 }
 
 /// Verify a token completely (signature, key state, claims), counting the outcome.
 pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
     let store = shmem::store()?;
     let set = keyset::current()?;
-    let result = verify_with_cache(&set, token, store);
+    let result = verify_with_cache(&set, token, &store);
     match &result {
         Ok(_) => store.count(Stat::VerifyOk),
         Err(e) => {
@@ -150,7 +146,9 @@ pub fn sign(
     lifetime: i64,
 ) -> Result<String, AuthError> {
     let Value::Object(claims) = claims else {
-        return Err(AuthError::BadArgument("claims must be a JSON object".into()));
+        return Err(AuthError::BadArgument(
+            "claims must be a JSON object".into(),
+        ));
     };
     let alg = Alg::parse(alg).ok_or_else(|| AuthError::BadArgument("unknown alg".into()))?;
     let key = SigningKey::from_private(alg, private_key)?;
@@ -165,7 +163,11 @@ pub fn sign(
 fn peek_json(segment: Option<&str>) -> Value {
     use base64::Engine;
     segment
-        .and_then(|s| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok())
+        .and_then(|s| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(s)
+                .ok()
+        })
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .unwrap_or(Value::Null)
 }
@@ -175,8 +177,16 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
     let set = keyset::current()?;
     let small = token.len() <= max_token_bytes();
     let mut parts = token.split('.');
-    let header = if small { peek_json(parts.next()) } else { Value::Null };
-    let claims = if small { peek_json(parts.next()) } else { Value::Null };
+    let header = if small {
+        peek_json(parts.next())
+    } else {
+        Value::Null
+    };
+    let claims = if small {
+        peek_json(parts.next())
+    } else {
+        Value::Null
+    };
     let kid = header.get("kid").and_then(Value::as_str);
     let entry = match kid {
         Some(kid) => set.get(kid),

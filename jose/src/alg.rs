@@ -163,7 +163,9 @@ mod tests {
         }
         assert_eq!(Alg::from_u8(0), None);
         assert_eq!(Alg::from_u8(13), None);
-        for bad in ["none", "None", "NONE", "hs256", "Hs256", "ES512", "ES256 ", "", "eddsa"] {
+        for bad in [
+            "none", "None", "NONE", "hs256", "Hs256", "ES512", "ES256 ", "", "eddsa",
+        ] {
             assert_eq!(Alg::parse(bad), None, "{bad}");
         }
         let creatable: Vec<_> = Alg::ALL.into_iter().filter(|a| a.can_create()).collect();

@@ -47,7 +47,9 @@ mod tests {
         assert_eq!(decode_canonical("").as_deref(), Some(&b""[..]));
         assert_eq!(decode_canonical("-_8").as_deref(), Some(&[0xfb, 0xff][..]));
         // padding, the standard alphabet, whitespace, impossible lengths
-        for bad in ["Zm8=", "Zg==", "+/8", "Zm 9v", "Zm9v\n", "Z", "Zm9vY", "Zm9?"] {
+        for bad in [
+            "Zm8=", "Zg==", "+/8", "Zm 9v", "Zm9v\n", "Z", "Zm9vY", "Zm9?",
+        ] {
             assert_eq!(decode_canonical(bad), None, "{bad:?}");
         }
         // non-zero unused bits: "Zm9" decodes to "fo" only when the last 2 bits are zero

@@ -1,1 +1,110 @@
-//! todo
+//! JWT claim rules (RFC 7519 §4.1) as the SQL contract (§2, §6) states them.
+//!
+//! `exp` is required: a token without an expiry would stay valid forever, and the revocation
+//! guarantee only covers keys. `exp`, `nbf` and `iat` must be JSON numbers (NumericDate,
+//! RFC 7519 §2); a string such as `"9999999999"` is refused rather than coerced, because two
+//! parsers that coerce differently disagree about whether the token is live. Comparisons run in
+//! `f64` on values that are already finite (serde_json refuses overflowing literals), so
+//! fractional seconds, negative numbers and 1e300 are all handled without overflow or panic.
+
+use crate::error::TokenError;
+use serde_json::{Map, Value};
+
+/// What a verified token's claims must satisfy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimRules {
+    /// Current time, seconds since the Unix epoch.
+    pub now: i64,
+    /// Allowed clock skew in seconds (`auth.leeway`); negative values count as 0.
+    pub leeway: i64,
+    /// `auth.audience`: when set, `aud` must contain it exactly.
+    pub audience: Option<String>,
+    /// `auth.issuer`: when set, `iss` must equal it.
+    pub issuer: Option<String>,
+    /// `auth.role_claim`, normally `role`.
+    pub role_claim: String,
+    /// `auth.allowed_roles`: a present role claim must be a string naming one of these.
+    pub allowed_roles: Vec<String>,
+}
+
+impl ClaimRules {
+    /// The contract's defaults (§6) at time `now`: leeway 30 s, no audience or issuer, role
+    /// claim `role`, roles `anon`, `authenticated`, `service_role`.
+    pub fn with_defaults(now: i64) -> ClaimRules {
+        ClaimRules {
+            now,
+            leeway: 30,
+            audience: None,
+            issuer: None,
+            role_claim: "role".to_owned(),
+            allowed_roles: ["anon", "authenticated", "service_role"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+fn numeric(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(TokenError::BadClaimType(name)),
+        Some(_) => Err(TokenError::BadClaimType(name)),
+    }
+}
+
+/// Check `claims` against `rules`; the first failing rule is returned.
+pub fn check_claims(claims: &Map<String, Value>, rules: &ClaimRules) -> Result<(), TokenError> {
+    let exp = numeric(claims, "exp")?.ok_or(TokenError::MissingExp)?;
+    let nbf = numeric(claims, "nbf")?;
+    let iat = numeric(claims, "iat")?;
+    // i64 -> f64 is exact for any realistic time; the loss above 2^53 cannot overflow.
+    let now = rules.now as f64;
+    let leeway = rules.leeway.max(0) as f64;
+    if now > exp + leeway {
+        return Err(TokenError::Expired);
+    }
+    if nbf.is_some_and(|nbf| now + leeway < nbf) {
+        return Err(TokenError::NotYetValid);
+    }
+    if iat.is_some_and(|iat| iat > now + leeway) {
+        return Err(TokenError::IssuedInFuture);
+    }
+
+    let audiences: Option<Vec<&str>> = match claims.get("aud") {
+        None => None,
+        Some(Value::String(s)) => Some(vec![s.as_str()]),
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|v| v.as_str().ok_or(TokenError::BadClaimType("aud")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Some(_) => return Err(TokenError::BadClaimType("aud")),
+    };
+    if let Some(want) = &rules.audience {
+        if !audiences.is_some_and(|a| a.contains(&want.as_str())) {
+            return Err(TokenError::BadAudience);
+        }
+    }
+
+    let iss = match claims.get("iss") {
+        None => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return Err(TokenError::BadClaimType("iss")),
+    };
+    if let Some(want) = &rules.issuer {
+        if iss != Some(want.as_str()) {
+            return Err(TokenError::BadIssuer);
+        }
+    }
+
+    if let Some(role) = claims.get(&rules.role_claim) {
+        let allowed = role
+            .as_str()
+            .is_some_and(|r| rules.allowed_roles.iter().any(|a| a == r));
+        if !allowed {
+            return Err(TokenError::RoleNotAllowed);
+        }
+    }
+    Ok(())
+}

@@ -137,13 +137,28 @@ mod tests {
 
     #[test]
     fn lengths() {
-        assert_eq!(Reader::new(&[0x04, 0x01, 0xaa]).read(TAG_OCTET_STRING), Some(&[0xaa][..]));
-        assert_eq!(Reader::new(&[0x04, 0x02, 0xaa]).read(TAG_OCTET_STRING), None);
-        assert_eq!(Reader::new(&[0x04, 0x81, 0x01, 0xaa]).read(TAG_OCTET_STRING), None);
+        assert_eq!(
+            Reader::new(&[0x04, 0x01, 0xaa]).read(TAG_OCTET_STRING),
+            Some(&[0xaa][..])
+        );
+        assert_eq!(
+            Reader::new(&[0x04, 0x02, 0xaa]).read(TAG_OCTET_STRING),
+            None
+        );
+        assert_eq!(
+            Reader::new(&[0x04, 0x81, 0x01, 0xaa]).read(TAG_OCTET_STRING),
+            None
+        );
         assert_eq!(Reader::new(&[0x04, 0x80]).read(TAG_OCTET_STRING), None);
         assert_eq!(Reader::new(&[0x04, 0x01, 0xaa]).read(TAG_INTEGER), None);
-        assert_eq!(Reader::new(&[0x04, 0x85, 1, 1, 1, 1, 1]).read(TAG_OCTET_STRING), None);
+        assert_eq!(
+            Reader::new(&[0x04, 0x85, 1, 1, 1, 1, 1]).read(TAG_OCTET_STRING),
+            None
+        );
         let long: Vec<u8> = [0x04, 0x81, 0x80].into_iter().chain([7u8; 128]).collect();
-        assert_eq!(Reader::new(&long).read(TAG_OCTET_STRING).map(<[u8]>::len), Some(128));
+        assert_eq!(
+            Reader::new(&long).read(TAG_OCTET_STRING).map(<[u8]>::len),
+            Some(128)
+        );
     }
 }

@@ -18,12 +18,11 @@ use crate::error::KeyError;
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rsa::{KeyPairComponents, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair as _, ParsedPublicKey,
-    RsaKeyPair, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED,
+    EcdsaKeyPair, EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair as _, ParsedPublicKey, RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED,
     ECDSA_P384_SHA384_FIXED_SIGNING, ED25519, RSA_PKCS1_2048_8192_SHA256,
 };
 use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-use jsonwebtoken::signature::{Signer as _, Verifier as _};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use serde_json::{json, Value};
 use std::fmt;
@@ -72,7 +71,8 @@ impl VerifyKey {
             Family::Ec => check_ec_point(alg, bytes)?,
             Family::Ed => check_ed25519(bytes)?,
             Family::Rsa => {
-                let (n, e) = split_rsa(bytes).ok_or_else(|| KeyError::invalid("bad RSA key bytes"))?;
+                let (n, e) =
+                    split_rsa(bytes).ok_or_else(|| KeyError::invalid("bad RSA key bytes"))?;
                 check_rsa(n, e)?;
             }
         }
@@ -85,7 +85,9 @@ impl VerifyKey {
     /// An RSA key from its modulus and exponent (leading zero bytes are dropped).
     pub(crate) fn from_rsa(alg: Alg, n: &[u8], e: &[u8]) -> Result<VerifyKey, KeyError> {
         if alg.family() != Family::Rsa {
-            return Err(KeyError::Invalid(format!("alg {alg} does not fit an RSA key")));
+            return Err(KeyError::Invalid(format!(
+                "alg {alg} does not fit an RSA key"
+            )));
         }
         let n = strip_zeros(n);
         let e = strip_zeros(e);
@@ -133,16 +135,26 @@ impl VerifyKey {
                 let field = self.alg.ec_field_len();
                 let point = self.bytes.get(1..)?;
                 let (x, y) = point.split_at(field.min(point.len()));
-                let crv = if self.alg == Alg::ES384 { "P-384" } else { "P-256" };
-                Some(json!({"kty": "EC", "crv": crv, "x": b64::encode(x), "y": b64::encode(y),
-                            "kid": kid, "alg": alg, "use": "sig"}))
+                let crv = if self.alg == Alg::ES384 {
+                    "P-384"
+                } else {
+                    "P-256"
+                };
+                Some(
+                    json!({"kty": "EC", "crv": crv, "x": b64::encode(x), "y": b64::encode(y),
+                            "kid": kid, "alg": alg, "use": "sig"}),
+                )
             }
-            Family::Ed => Some(json!({"kty": "OKP", "crv": "Ed25519", "x": b64::encode(&self.bytes),
-                                      "kid": kid, "alg": alg, "use": "sig"})),
+            Family::Ed => Some(
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64::encode(&self.bytes),
+                                      "kid": kid, "alg": alg, "use": "sig"}),
+            ),
             Family::Rsa => {
                 let (n, e) = split_rsa(&self.bytes)?;
-                Some(json!({"kty": "RSA", "n": b64::encode(n), "e": b64::encode(e),
-                            "kid": kid, "alg": alg, "use": "sig"}))
+                Some(
+                    json!({"kty": "RSA", "n": b64::encode(n), "e": b64::encode(e),
+                            "kid": kid, "alg": alg, "use": "sig"}),
+                )
             }
         }
     }
@@ -181,10 +193,16 @@ fn check_ec_point(alg: Alg, point: &[u8]) -> Result<(), KeyError> {
     let verify_alg = match alg {
         Alg::ES256 => &ECDSA_P256_SHA256_FIXED,
         Alg::ES384 => &ECDSA_P384_SHA384_FIXED,
-        _ => return Err(KeyError::Invalid(format!("alg {alg} does not fit an EC key"))),
+        _ => {
+            return Err(KeyError::Invalid(format!(
+                "alg {alg} does not fit an EC key"
+            )))
+        }
     };
     if point.len() != 1 + 2 * alg.ec_field_len() || point[0] != 0x04 {
-        return Err(KeyError::invalid("EC point must be uncompressed with x and y of the curve's size"));
+        return Err(KeyError::invalid(
+            "EC point must be uncompressed with x and y of the curve's size",
+        ));
     }
     // aws-lc decodes the point and checks that it lies on the curve (invalid-curve attacks).
     ParsedPublicKey::new(verify_alg, point)
@@ -201,7 +219,9 @@ fn check_ed25519(x: &[u8]) -> Result<(), KeyError> {
         .decompress()
         .ok_or_else(|| KeyError::invalid("Ed25519 public key is not a curve point"))?;
     if point.compress().as_bytes() != &bytes {
-        return Err(KeyError::invalid("Ed25519 public key is not canonically encoded"));
+        return Err(KeyError::invalid(
+            "Ed25519 public key is not canonically encoded",
+        ));
     }
     if point.is_small_order() {
         return Err(KeyError::invalid("Ed25519 public key has small order"));
@@ -234,7 +254,9 @@ fn check_rsa(n: &[u8], e: &[u8]) -> Result<(), KeyError> {
         _ => e.len() < 5 || (e.len() == 5 && e[0] == 1),
     };
     if !e_ok || e.last().is_some_and(|b| b & 1 == 0) {
-        return Err(KeyError::invalid("RSA public exponent must be odd, at least 3 and at most 33 bits"));
+        return Err(KeyError::invalid(
+            "RSA public exponent must be odd, at least 3 and at most 33 bits",
+        ));
     }
     if has_roca_fingerprint(n) {
         return Err(KeyError::invalid(
@@ -258,7 +280,9 @@ fn has_roca_fingerprint(n: &[u8]) -> bool {
         97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
     ];
     PRIMES.iter().all(|&p| {
-        let r = n.iter().fold(0u32, |acc, &b| ((acc << 8) | u32::from(b)) % p);
+        let r = n
+            .iter()
+            .fold(0u32, |acc, &b| ((acc << 8) | u32::from(b)) % p);
         let g = 65537 % p;
         let mut x = 1u32;
         loop {
@@ -282,7 +306,9 @@ pub struct PreparedKey {
 
 impl fmt::Debug for PreparedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PreparedKey").field("alg", &self.alg).finish()
+        f.debug_struct("PreparedKey")
+            .field("alg", &self.alg)
+            .finish()
     }
 }
 
@@ -339,11 +365,10 @@ impl fmt::Debug for SigningKey {
 
 impl Drop for SigningKey {
     fn drop(&mut self) {
-        // Best effort: overwrite the private bytes before the allocation is released.
-        for b in self.private.iter_mut() {
-            // SAFETY: `b` is a valid, aligned, exclusive reference into our own buffer.
-            unsafe { std::ptr::write_volatile(b, 0) };
-        }
+        // Best effort, without `unsafe`: overwrite the private bytes before the allocation is
+        // released; `black_box` keeps the compiler from eliding the dead store.
+        self.private.fill(0);
+        std::hint::black_box(&self.private);
     }
 }
 
@@ -406,11 +431,12 @@ impl SigningKey {
                 private: private.to_vec(),
             }),
             Family::Ec => {
-                let signing_alg = ec_signing_alg(alg)
-                    .ok_or_else(|| KeyError::invalid("not an EC algorithm"))?;
-                let kp = EcdsaKeyPair::from_private_key_der(signing_alg, private).map_err(|_| {
-                    KeyError::Invalid(format!("not a valid {alg} private key (PKCS#8 or SEC1)"))
-                })?;
+                let signing_alg =
+                    ec_signing_alg(alg).ok_or_else(|| KeyError::invalid("not an EC algorithm"))?;
+                let kp =
+                    EcdsaKeyPair::from_private_key_der(signing_alg, private).map_err(|_| {
+                        KeyError::Invalid(format!("not a valid {alg} private key (PKCS#8 or SEC1)"))
+                    })?;
                 SigningKey::from_ec_pair(alg, &kp)
             }
             Family::Ed => {
@@ -430,7 +456,11 @@ impl SigningKey {
     }
 
     /// An EC key from the JWK `d` and the public point; aws-lc checks they belong together.
-    pub(crate) fn from_ec_components(alg: Alg, d: &[u8], point: &[u8]) -> Result<SigningKey, KeyError> {
+    pub(crate) fn from_ec_components(
+        alg: Alg,
+        d: &[u8],
+        point: &[u8],
+    ) -> Result<SigningKey, KeyError> {
         let signing_alg =
             ec_signing_alg(alg).ok_or_else(|| KeyError::invalid("not an EC algorithm"))?;
         if d.len() != alg.ec_field_len() {
@@ -580,6 +610,9 @@ mod tests {
     fn debug_redacts() {
         let k = SigningKey::from_private(Alg::HS256, &[0x41; 32]).unwrap();
         let s = format!("{k:?} {:?}", k.verify_key());
-        assert!(!s.contains("65") && !s.contains("AAAA") && !s.contains("41"), "{s}");
+        assert!(
+            !s.contains("65") && !s.contains("AAAA") && !s.contains("41"),
+            "{s}"
+        );
     }
 }

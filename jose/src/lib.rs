@@ -17,14 +17,14 @@ mod keys;
 mod token;
 
 pub use alg::Alg;
-
-
-
-
+pub use api_key::{
+    generate_api_key, parse_api_key, try_generate_api_key, ApiKeyError, ApiKeyKind, NewApiKey,
+    API_KEY_BODY_CHARS, API_KEY_CHECKSUM_CHARS,
+};
 pub use b64::{decode_canonical as b64url_decode, encode as b64url_encode};
-
+pub use claims::{check_claims, ClaimRules};
 pub use error::{KeyError, TokenError};
-pub use json::parse_object as parse_json_object;
-
+pub use json::{parse_object as parse_json_object, JsonError};
+pub use jwk::{import_jwk, import_jwks, import_pem, ImportedKey, MAX_KID_BYTES};
 pub use keys::{PreparedKey, SigningKey, VerifyKey, MAX_HMAC_KEY_BYTES, MAX_VERIFY_KEY_BYTES};
-
+pub use token::{parse_compact, sign_compact, ParsedToken};
