@@ -25,8 +25,12 @@ SELECT jsonb_pretty(auth.jwks());
 SELECT auth.sign_jwt('{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated","email":"alice@example.com"}') AS alice_token \gset
 SELECT auth.verify_jwt(:'alice_token') ->> 'sub' AS verified_sub;
 
-\echo '== 6. A tampered token is refused; inspect_jwt says why'
-SELECT auth.inspect_jwt(:'alice_token' || 'x') - 'header' - 'claims_unverified' AS inspect_tampered;
+\echo '== 6. Bob pastes his own claims over Alice''s signature: refused, and inspect_jwt says why'
+SELECT split_part(:'alice_token', '.', 1) || '.' ||
+       rtrim(translate(encode(convert_to('{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated","exp":99999999999}', 'UTF8'), 'base64'), E'+/\n', '-_'), '=')
+       || '.' || split_part(:'alice_token', '.', 3) AS forged_token \gset
+SELECT auth.try_verify_jwt(:'forged_token') AS verified;
+SELECT jsonb_pretty(auth.inspect_jwt(:'forged_token') - 'header') AS inspect_forged;
 
 \echo '== 7. Row Level Security: each user sees only their own rows'
 CREATE TABLE IF NOT EXISTS notes (id serial PRIMARY KEY, owner uuid NOT NULL, body text NOT NULL);

@@ -182,7 +182,8 @@ BEGIN
     IF now() - k.state_changed_at < ttl THEN
         IF NOT $2 THEN
             RAISE EXCEPTION 'cannot rotate to key % yet: it became standby less than auth.jwks_cache_ttl (%) ago, wait %',
-                k.kid, ttl, auth._wait_text(ttl - (now() - k.state_changed_at))
+                k.kid, current_setting('auth.jwks_cache_ttl'),
+                auth._wait_text(ttl - (now() - k.state_changed_at))
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       DETAIL = 'Verifiers that cache the JWKS may not have fetched this key yet.',
                       HINT = 'pass force => true to rotate anyway';
@@ -234,7 +235,8 @@ BEGIN
     IF k.left_in_use_at IS NOT NULL AND now() - k.left_in_use_at < lifetime THEN
         IF NOT $2 THEN
             RAISE EXCEPTION 'cannot revoke key % yet: it left in_use less than auth.jwt_max_lifetime (%) ago, wait %',
-                k.kid, lifetime, auth._wait_text(lifetime - (now() - k.left_in_use_at))
+                k.kid, current_setting('auth.jwt_max_lifetime'),
+                auth._wait_text(lifetime - (now() - k.left_in_use_at))
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       DETAIL = 'Tokens it signed may still be valid; revoking signs those users out.',
                       HINT = 'pass force => true to revoke anyway';

@@ -36,6 +36,20 @@ pub static MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(64);
 pub static TOKEN_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(4096);
 
 pub fn register() {
+    // A postmaster setting can only be defined while the postmaster loads the library; without
+    // preloading there is no shared memory to size (shmem::store refuses with 55000).
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_int_guc(
+            c"auth.max_keys",
+            c"Shared-memory slots for signing keys, across all databases.",
+            c"",
+            &MAX_KEYS,
+            4,
+            65536,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
     GucRegistry::define_int_guc(
         c"auth.leeway",
         c"Clock skew, in seconds, allowed when checking exp, nbf and iat.",
@@ -123,16 +137,6 @@ pub fn register() {
         &ROOT_KEY,
         GucContext::Suset,
         GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
-    );
-    GucRegistry::define_int_guc(
-        c"auth.max_keys",
-        c"Shared-memory slots for signing keys, across all databases.",
-        c"",
-        &MAX_KEYS,
-        4,
-        65536,
-        GucContext::Postmaster,
-        GucFlags::default(),
     );
     GucRegistry::define_int_guc(
         c"auth.token_cache_entries",
