@@ -309,14 +309,25 @@ mod tests {
     #[pg_test]
     fn stats_count_outcomes() {
         in_use_key("ES256");
-        let before = one::<i64>("SELECT (auth.stats() ->> 'verify_failed')::bigint");
+        let counter =
+            |path: &str| one::<i64>(&format!("SELECT (auth.stats() #>> '{path}')::bigint"));
+        let (failed, malformed, ok) = (
+            counter("{verify_failed}"),
+            counter("{verify_failed_by_reason,malformed}"),
+            counter("{verify_ok}"),
+        );
         assert!(
             Spi::get_one::<pgrx::JsonB>("SELECT auth.try_verify_jwt('garbage')")
                 .unwrap()
                 .is_none()
         );
-        let after = one::<i64>("SELECT (auth.stats() ->> 'verify_failed')::bigint");
-        assert_eq!(after, before + 1);
+        text("SELECT auth.verify_jwt(auth.sign_jwt('{}'))::text");
+        assert_eq!(counter("{verify_failed}"), failed + 1);
+        assert_eq!(
+            counter("{verify_failed_by_reason,malformed}"),
+            malformed + 1
+        );
+        assert_eq!(counter("{verify_ok}"), ok + 1);
     }
 
     fn legacy_hs256_token(secret: &str) -> String {

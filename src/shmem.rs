@@ -55,6 +55,9 @@ pub const STAT_NAMES: [&str; 7] = [
     "api_key_ok",
     "api_key_failed",
 ];
+/// Named counter values, as `auth.stats()` reports them.
+pub type Counters = Vec<(&'static str, u64)>;
+
 /// Failures by reason: index = position of the reason code in this list.
 pub const REASONS: [&str; 20] = [
     "too_large",
@@ -266,20 +269,17 @@ impl Store {
         self.header().reasons[i].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn stats(&self) -> Vec<(&'static str, u64)> {
+    /// The counters, and the verification failures by reason code.
+    pub fn stats(&self) -> (Counters, Counters) {
         let h = self.header();
-        let mut out: Vec<(&'static str, u64)> = STAT_NAMES
-            .iter()
-            .zip(h.stats.iter())
-            .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
-            .collect();
-        out.extend(
-            REASONS
+        let read = |names: &[&'static str], values: &[AtomicU64]| {
+            names
                 .iter()
-                .zip(h.reasons.iter())
-                .map(|(n, v)| (*n, v.load(Ordering::Relaxed))),
-        );
-        out
+                .zip(values)
+                .map(|(n, v)| (*n, v.load(Ordering::Relaxed)))
+                .collect()
+        };
+        (read(&STAT_NAMES, &h.stats), read(&REASONS, &h.reasons))
     }
 
     /// The loaded key set of `dboid` and the generation it was read at, or None when it must be

@@ -13,10 +13,16 @@ mod auth {
     #[pg_extern(volatile, parallel_safe)]
     fn stats() -> pgrx::JsonB {
         let store = shmem::store().or_raise();
+        let (counters, reasons) = store.stats();
         let mut out = serde_json::Map::new();
-        for (name, value) in store.stats() {
+        for (name, value) in counters {
             out.insert(name.to_string(), value.into());
         }
+        let by_reason: serde_json::Map<String, serde_json::Value> = reasons
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.into()))
+            .collect();
+        out.insert("verify_failed_by_reason".into(), by_reason.into());
         out.insert("generation".into(), store.generation().into());
         out.insert("key_slots".into(), store.nslots().into());
         out.insert(
