@@ -330,6 +330,98 @@ mod tests {
         assert_eq!(counter("{verify_ok}"), ok + 1);
     }
 
+    const EC_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgOWwOGms2NLrnVdBI
+rePd7I0ejeZGAMw8srxMgbaLUOahRANCAAQ+4WGr2W5W7cAzQbylMhSBPiLtM6Qk
+RgPTE0QKzl1ibsri0pabu5ATQgbDptH2dTc/UJOPJ9OEs5sUgwTB804Y
+-----END PRIVATE KEY-----";
+    const ED25519_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAbd2R/aoOkK2udQjI9L0mjsJy8+E3r7Gnbe0HcEyhEJo=
+-----END PUBLIC KEY-----";
+    const RSA1024_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDK5K51wiwqyAA2stQPXTy8z/5B
+sygHLWmtuC83hse+Iqd/L1SQgOhrGTJ+SVwHFhf6jbp4DZCsJx1EuNHcAl/k2NYW
+rS7Abo8jeeCbJIpDt82i/5sHuE0U6Gm0UVBPaOSQypjn9UQANCRljcwyHcAPtvAH
+AX15SvYoPTkvSkBD6QIDAQAB
+-----END PUBLIC KEY-----";
+
+    #[pg_test]
+    fn import_pem_private_and_public_keys() {
+        let signer = text(&format!(
+            "SELECT auth.import_pem('{EC_PRIVATE_PEM}', 'ES256', 'from pem')"
+        ));
+        assert_eq!(
+            text(&format!(
+                "SELECT alg || ' ' || can_sign || ' ' || description FROM auth.keys WHERE kid = '{signer}'"
+            )),
+            "ES256 true from pem"
+        );
+        text(&format!(
+            "SELECT auth.rotate_key('{signer}', force => true)"
+        ));
+        assert_eq!(
+            text("SELECT auth.verify_jwt(auth.sign_jwt('{\"sub\":\"pem\"}')) ->> 'sub'"),
+            "pem"
+        );
+        let verifier = text(&format!(
+            "SELECT auth.import_pem('{ED25519_PUBLIC_PEM}', 'EdDSA')"
+        ));
+        assert_eq!(
+            text(&format!(
+                "SELECT can_sign::text FROM auth.keys WHERE kid = '{verifier}'"
+            )),
+            "false"
+        );
+        let before = one::<i64>("SELECT count(*) FROM auth.key_events");
+        // The key type must match alg; weak and malformed keys are refused.
+        expect_sqlstate(
+            &format!("PERFORM auth.import_pem('{EC_PRIVATE_PEM}', 'RS256')"),
+            "22023",
+        );
+        expect_sqlstate(
+            &format!("PERFORM auth.import_pem('{EC_PRIVATE_PEM}', 'ES384')"),
+            "22023",
+        );
+        expect_sqlstate(
+            &format!("PERFORM auth.import_pem('{RSA1024_PUBLIC_PEM}', 'RS256')"),
+            "22023",
+        );
+        expect_sqlstate("PERFORM auth.import_pem('not a pem', 'ES256')", "22023");
+        expect_sqlstate(
+            &format!("PERFORM auth.import_pem('{EC_PRIVATE_PEM}', 'none')"),
+            "22023",
+        );
+        assert_eq!(one::<i64>("SELECT count(*) FROM auth.key_events"), before);
+    }
+
+    #[pg_test]
+    fn import_jwks_is_all_or_nothing() {
+        let a = text("SELECT auth.create_key('ES256')");
+        let jwk = text(&format!(
+            "SELECT public_jwk::text FROM auth.keys WHERE kid = '{a}'"
+        ));
+        let one_key = jwk.replace(&a, "set-1");
+        let two_key = jwk.replace(&a, "set-2");
+        let imported = one::<i64>(&format!(
+            "SELECT count(*) FROM auth.import_jwks('{{\"keys\":[{one_key},{two_key}]}}')"
+        ));
+        assert_eq!(imported, 2);
+        // A duplicate kid inside the set, or one already stored: nothing is imported.
+        let three = jwk.replace(&a, "set-3");
+        expect_sqlstate(
+            &format!("PERFORM auth.import_jwks('{{\"keys\":[{three},{three}]}}')"),
+            "22023",
+        );
+        expect_sqlstate(
+            &format!("PERFORM auth.import_jwks('{{\"keys\":[{three},{one_key}]}}')"),
+            "42710",
+        );
+        assert_eq!(
+            one::<i64>("SELECT count(*) FROM auth.keys WHERE kid = 'set-3'"),
+            0
+        );
+    }
+
     fn legacy_hs256_token(secret: &str) -> String {
         // HS256 over header {"alg":"HS256","typ":"JWT"} with pgcrypto-free SQL is not possible,
         // so sign with the JOSE core directly, as GoTrue would.

@@ -66,6 +66,23 @@ SELECT set_config('role', auth.role(), true) AS switched_to;
 SELECT count(*) AS all_rows FROM notes;
 ROLLBACK;
 
+-- auth.claims_source = 'postgrest' (superuser setting) trusts request.jwt.claims as PostgREST
+-- sets them, except that a kid naming an unknown or revoked key is refused.
+SET auth.claims_source = 'postgrest';
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","kid":"es-1"}', true) IS NOT NULL AS gateway_claims;
+SELECT auth.uid(), count(*) FROM notes;
+SELECT set_config('request.jwt.claims', '{"sub":"22222222-2222-2222-2222-222222222222","kid":"gone"}', true) IS NOT NULL AS unknown_kid;
+SELECT auth.uid(), count(*) FROM notes;
+ROLLBACK;
+RESET auth.claims_source;
+-- Only a superuser (or a role granted SET on it) can choose that mode.
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET auth.claims_source = 'postgrest';
+ROLLBACK;
+
 -- A binding is for the transaction by default; is_local => false keeps it for the session.
 SELECT auth.authenticate(:'alice') IS NOT NULL AS bound;
 SELECT auth.uid() IS NULL AS gone_after_the_transaction;
