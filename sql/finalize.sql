@@ -348,13 +348,15 @@ END $$;
 -- 4. Privileges -------------------------------------------------------------------------------
 
 -- Functions are executable by PUBLIC by default: take that away from everything internal or
--- administrative. What remains for PUBLIC: verification, claims, jwks, version, stats.
+-- administrative. What remains for PUBLIC: verification, claims, jwks, version, stats, and
+-- auth._public_jwk (a pure function of public bytes, which the auth.keys view calls with the
+-- privileges of whoever reads the view).
 REVOKE EXECUTE ON FUNCTION
     auth._lock_keys(), auth._audit(text, text, jsonb), auth._check_new_kid(text),
     auth._key_for_update(text), auth._wait_text(interval),
     auth._insert_key(text, text, bytea, bytea, text, text, jsonb),
     auth._generate_key(text), auth._parse_jwk(jsonb), auth._parse_jwks(jsonb),
-    auth._parse_pem(text, text), auth._parse_secret(bytea), auth._public_jwk(text, bytea, text),
+    auth._parse_pem(text, text), auth._parse_secret(bytea),
     auth._keys_changed(), auth._sign(jsonb, text, text, bytea, bigint),
     auth.create_key(text, text), auth.import_key(jsonb, text), auth.import_pem(text, text, text),
     auth.import_jwks(jsonb), auth.migrate_legacy_secret(text), auth.rotate_key(text, boolean),

@@ -20,7 +20,10 @@ use std::rc::Rc;
 
 use pg_auth_keys_jose::{Alg, PreparedKey, VerifyKey};
 use pgrx::prelude::*;
-use pgrx::{pg_guard, pg_sys, register_xact_callback, PgXactCallbackEvent};
+use pgrx::{
+    pg_guard, pg_sys, register_subxact_callback, register_xact_callback, PgSubXactCallbackEvent,
+    PgXactCallbackEvent,
+};
 
 use crate::errors::AuthError;
 use crate::shmem::{self, KeyRow};
@@ -132,6 +135,8 @@ thread_local! {
     static FIRST_USE: Cell<bool> = const { Cell::new(true) };
     /// A key changed in this transaction: the commit callback is registered.
     static CHANGED_IN_XACT: Cell<bool> = const { Cell::new(false) };
+    /// The subtransaction-abort callback is registered (once per backend).
+    static SUBXACT_CALLBACK: Cell<bool> = const { Cell::new(false) };
 }
 
 #[pg_guard]
@@ -372,8 +377,16 @@ pub fn note_change() -> Result<(), AuthError> {
     shmem::store()?;
     let relid = keys_relid()?;
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
-    // This transaction now sees its own changes through a private set (see `private_set`).
+    // This transaction now sees its own changes through a private set (see `private_set`),
+    // read again after a rolled-back savepoint, which may have undone some of them.
     forget();
+    if !SUBXACT_CALLBACK.with(|c| c.replace(true)) {
+        register_subxact_callback(PgSubXactCallbackEvent::AbortSub, |_, _| {
+            if CHANGED_IN_XACT.with(|c| c.get()) {
+                forget();
+            }
+        });
+    }
     if !CHANGED_IN_XACT.with(|c| c.replace(true)) {
         let dboid = database();
         register_xact_callback(PgXactCallbackEvent::Commit, move || {

@@ -307,6 +307,50 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_rolled_back_savepoint_undoes_a_revocation_for_this_transaction_too() {
+        Spi::run("SET LOCAL auth.jwks_cache_ttl = 0").unwrap();
+        let old = in_use_key("ES256");
+        let token = text("SELECT auth.sign_jwt('{\"sub\":\"u\"}')");
+        in_use_key("ES256");
+        Spi::run(&format!(
+            "DO $$ BEGIN PERFORM auth.revoke_key('{old}', force => true); \
+             IF auth.try_verify_jwt('{token}') IS NOT NULL THEN RAISE 'still trusted' USING ERRCODE = 'XX999'; END IF; \
+             RAISE EXCEPTION 'roll back'; EXCEPTION WHEN raise_exception THEN NULL; END $$"
+        ))
+        .unwrap();
+        assert_eq!(
+            text(&format!("SELECT auth.verify_jwt('{token}') ->> 'sub'")),
+            "u"
+        );
+    }
+
+    #[pg_test]
+    fn grant_admin_gives_a_role_the_key_lifecycle() {
+        Spi::run("CREATE ROLE pak_admin").unwrap();
+        Spi::run("SELECT auth.grant_admin('pak_admin')").unwrap();
+        Spi::run("SET LOCAL auth.jwks_cache_ttl = 0").unwrap();
+        Spi::run("SET LOCAL ROLE pak_admin").unwrap();
+        let kid = text("SELECT auth.create_key()");
+        assert_eq!(text("SELECT auth.rotate_key()"), kid);
+        let row = text(&format!(
+            "SELECT state || ' ' || (public_jwk ->> 'kid') FROM auth.keys WHERE kid = '{kid}'"
+        ));
+        assert_eq!(row, format!("in_use {kid}"));
+        assert_eq!(
+            text("SELECT auth.verify_jwt(auth.sign_jwt('{\"sub\":\"s\"}')) ->> 'sub'"),
+            "s"
+        );
+        assert_eq!(
+            one::<i64>("SELECT count(*) FROM auth.key_events WHERE actor = session_user"),
+            2
+        );
+        // Still no access to the private material or the internals.
+        expect_sqlstate("PERFORM * FROM auth._keys", "42501");
+        expect_sqlstate("PERFORM auth._generate_key('ES256')", "42501");
+        Spi::run("RESET ROLE").unwrap();
+    }
+
+    #[pg_test]
     fn stats_count_outcomes() {
         in_use_key("ES256");
         let counter =
