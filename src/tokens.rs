@@ -211,18 +211,20 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
     }))
 }
 
+/// Verification is STABLE, never IMMUTABLE: its answer depends on the clock and on the key set,
+/// which are taken as fixed for one statement (pgjwt's IMMUTABLE `verify` is the defect to avoid).
 mod auth {
     use super::*;
 
     /// The token's claims, or an error (SQLSTATE 28000) naming why it was refused.
-    #[pg_extern(volatile, parallel_safe)]
+    #[pg_extern(stable, parallel_safe)]
     fn verify_jwt(token: &str) -> pgrx::JsonB {
         let v = verify(token).or_raise();
         pgrx::JsonB(Value::Object(v.claims.clone()))
     }
 
     /// The token's claims, or NULL for any bad token.
-    #[pg_extern(volatile, parallel_safe)]
+    #[pg_extern(stable, parallel_safe)]
     fn try_verify_jwt(token: &str) -> Option<pgrx::JsonB> {
         match verify(token) {
             Ok(v) => Some(pgrx::JsonB(Value::Object(v.claims.clone()))),
@@ -232,7 +234,7 @@ mod auth {
     }
 
     /// Signature only: the payload bytes of any compact JWS signed by a trusted key.
-    #[pg_extern(volatile, parallel_safe)]
+    #[pg_extern(stable, parallel_safe)]
     fn verify_jws(token: &str) -> Vec<u8> {
         let set = keyset::current().or_raise();
         let parsed = verify_signature(&set, token)
@@ -241,7 +243,7 @@ mod auth {
         parsed.payload().to_vec()
     }
 
-    #[pg_extern(volatile, parallel_safe)]
+    #[pg_extern(stable, parallel_safe)]
     fn inspect_jwt(token: &str) -> pgrx::JsonB {
         pgrx::JsonB(inspect(token).or_raise())
     }
