@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use pgrx::pg_sys;
 use pgrx::{PGRXSharedMemory, PgSharedMemoryInitialization};
 
+use pg_auth_keys_jose::TokenError;
+
 use crate::errors::AuthError;
 use crate::settings;
 
@@ -58,29 +60,8 @@ pub const STAT_NAMES: [&str; 7] = [
 /// Named counter values, as `auth.stats()` reports them.
 pub type Counters = Vec<(&'static str, u64)>;
 
-/// Failures by reason: index = position of the reason code in this list.
-pub const REASONS: [&str; 20] = [
-    "too_large",
-    "malformed",
-    "unsupported_alg",
-    "missing_kid",
-    "unknown_kid",
-    "key_revoked",
-    "alg_mismatch",
-    "crit",
-    "embedded_key",
-    "bad_signature",
-    "expired",
-    "not_yet_valid",
-    "iat_future",
-    "missing_exp",
-    "bad_claim_type",
-    "bad_audience",
-    "bad_issuer",
-    "role_not_allowed",
-    "disabled",
-    "other",
-];
+/// Failures by reason, in the JOSE core's stable order of reason codes.
+const REASONS: [&str; TokenError::REASON_CODES.len()] = TokenError::REASON_CODES;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -261,11 +242,9 @@ impl Store {
         self.header().stats[stat as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn count_reason(&self, code: &str) {
-        let i = REASONS
-            .iter()
-            .position(|r| *r == code)
-            .unwrap_or(REASONS.len() - 1);
+    pub fn count_reason(&self, error: &TokenError) {
+        let code = error.reason_code();
+        let i = REASONS.iter().position(|r| *r == code).unwrap_or(0);
         self.header().reasons[i].fetch_add(1, Ordering::Relaxed);
     }
 

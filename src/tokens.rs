@@ -95,7 +95,7 @@ pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
         Ok(_) => store.count(Stat::VerifyOk),
         Err(e) => {
             store.count(Stat::VerifyFailed);
-            store.count_reason(e.reason_code());
+            store.count_reason(e);
         }
     }
     result.map_err(AuthError::from)
