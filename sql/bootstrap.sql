@@ -41,3 +41,31 @@ REVOKE ALL ON auth.key_events FROM PUBLIC;
 -- pg_dump keeps the rows of both tables.
 SELECT pg_catalog.pg_extension_config_dump('auth._keys', '');
 SELECT pg_catalog.pg_extension_config_dump('auth.key_events', '');
+
+-- API keys (contract §4). Only the SHA-256 of each key is kept: a key has about 190 random
+-- bits, so a fast hash cannot be reversed. A secret key is also kept sealed (AES-256-GCM under
+-- auth.root_key) when a root key was configured at creation, so auth.reveal_api_key can show it.
+CREATE TABLE auth._api_keys (
+    id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    kind       text NOT NULL CHECK (kind IN ('publishable', 'secret', 'legacy')),
+    name       text NOT NULL CHECK (char_length(name) BETWEEN 1 AND 128),
+    -- What people recognise a key by (sb_secret_AbCd…); never enough to use it.
+    prefix     text NOT NULL,
+    role       name NOT NULL,
+    key_hash   bytea NOT NULL UNIQUE CHECK (octet_length(key_hash) = 32),
+    sealed_key bytea CHECK (sealed_key IS NULL OR kind = 'secret'),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz
+);
+REVOKE ALL ON auth._api_keys FROM PUBLIC;
+
+-- Switches that are not settings because they must be transactional and the same in every
+-- session; a missing row means the default. Today only 'legacy_api_keys' (default enabled).
+CREATE TABLE auth._switches (
+    name    text PRIMARY KEY CHECK (name IN ('legacy_api_keys')),
+    enabled boolean NOT NULL
+);
+REVOKE ALL ON auth._switches FROM PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('auth._api_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('auth._switches', '');

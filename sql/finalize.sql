@@ -224,13 +224,12 @@ BEGIN
             HINT = CASE WHEN k.state = 'standby'
                         THEN 'move it first: auth.move_key(kid, ''previously_used'')' END;
     END IF;
-    IF k.is_legacy AND to_regproc('auth._legacy_api_keys_enabled') IS NOT NULL THEN
-        -- contract §4: revoking the legacy secret is refused while legacy API keys are enabled
-        IF auth._legacy_api_keys_enabled() THEN
-            RAISE EXCEPTION 'cannot revoke the legacy JWT secret while legacy API keys are enabled'
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      HINT = 'auth.set_legacy_api_keys_enabled(false) first';
-        END IF;
+    -- contract §4: revoking the legacy secret is refused while legacy API keys are enabled
+    IF k.is_legacy AND auth._legacy_api_keys_enabled() THEN
+        RAISE EXCEPTION 'cannot revoke the legacy JWT secret while legacy API keys are enabled'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The legacy anon and service_role API keys are tokens of this secret.',
+                  HINT = 'auth.set_legacy_api_keys_enabled(false) first';
     END IF;
     IF k.left_in_use_at IS NOT NULL AND now() - k.left_in_use_at < lifetime THEN
         IF NOT $2 THEN
@@ -374,7 +373,10 @@ BEGIN
         auth.create_key(text, text), auth.import_key(jsonb, text), auth.import_pem(text, text, text),
         auth.import_jwks(jsonb), auth.migrate_legacy_secret(text), auth.rotate_key(text, boolean),
         auth.revoke_key(text, boolean), auth.move_key(text, auth.key_state), auth.delete_key(text),
-        auth.sign_jwt(jsonb, text) TO %I', $1);
-    EXECUTE format('GRANT SELECT ON auth.keys, auth.key_events TO %I', $1);
+        auth.sign_jwt(jsonb, text), auth.create_api_key(text, text, name),
+        auth.revoke_api_key(uuid, text, boolean), auth.delete_api_key(uuid, text, boolean),
+        auth.reveal_api_key(uuid), auth.import_legacy_api_key(text),
+        auth.set_legacy_api_keys_enabled(boolean) TO %I', $1);
+    EXECUTE format('GRANT SELECT ON auth.keys, auth.api_keys, auth.key_events TO %I', $1);
 END $$;
 REVOKE EXECUTE ON FUNCTION auth.grant_admin(name) FROM PUBLIC;

@@ -38,7 +38,7 @@ thread_local! {
     static LAST: RefCell<Option<LastAnswer>> = const { RefCell::new(None) };
 }
 
-fn guc(name: &std::ffi::CStr) -> Option<String> {
+pub(crate) fn guc(name: &std::ffi::CStr) -> Option<String> {
     unsafe {
         let p = pg_sys::GetConfigOption(name.as_ptr(), true, false);
         if p.is_null() {

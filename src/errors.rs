@@ -4,15 +4,24 @@
 //! nothing; each variant here names the class a client can act on (STYLE.md, "Errors").
 //! Messages never contain a key, a secret or a whole token.
 
-use pg_auth_keys_jose::{KeyError, TokenError};
+use pg_auth_keys_jose::{KeyError, SealError, TokenError};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+use crate::api_keys::ApiKeyRefusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// A token or API key was refused: 28000 invalid_authorization_specification.
     #[error("{0}")]
     Token(#[from] TokenError),
+    /// An API key was refused: 28000.
+    #[error("{0}")]
+    ApiKey(#[from] ApiKeyRefusal),
+    /// Sealing or opening a secret API key under auth.root_key failed: 55000 when the root key
+    /// is unusable or another one, XX001 data_corrupted when the sealed value is damaged.
+    #[error("{0}")]
+    Sealed(#[from] SealError),
     /// A key could not be generated, parsed or trusted: 22023 invalid_parameter_value.
     #[error("{0}")]
     Key(#[from] KeyError),
@@ -33,7 +42,14 @@ pub enum AuthError {
 impl AuthError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
-            AuthError::Token(_) => PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+            AuthError::Token(_) | AuthError::ApiKey(_) => {
+                PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
+            }
+            AuthError::Sealed(SealError::RootKeyTooShort | SealError::OtherRootKey) => {
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+            }
+            AuthError::Sealed(SealError::Corrupt) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            AuthError::Sealed(SealError::Random) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             AuthError::Key(_) | AuthError::BadArgument(_) => {
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
             }

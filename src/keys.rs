@@ -149,6 +149,6 @@ mod auth {
     /// Marks the key set changed for this transaction (see keyset::note_change).
     #[pg_extern(volatile, parallel_unsafe)]
     fn _keys_changed() {
-        keyset::note_change().or_raise();
+        keyset::note_change(keyset::Change::SigningKeys).or_raise();
     }
 }

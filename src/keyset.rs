@@ -26,6 +26,7 @@ use pgrx::{
 };
 
 use crate::errors::AuthError;
+use crate::latest;
 use crate::shmem::{self, KeyRow};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,7 +158,7 @@ fn database() -> u32 {
     unsafe { pg_sys::MyDatabaseId }.to_u32()
 }
 
-fn keys_relid() -> Result<pg_sys::Oid, AuthError> {
+pub(crate) fn keys_relid() -> Result<pg_sys::Oid, AuthError> {
     let cached = KEYS_RELID.with(|r| r.get());
     if cached != pg_sys::InvalidOid {
         return Ok(cached);
@@ -260,123 +261,55 @@ fn rows_as_slots(rows: &[KeyRow]) -> Vec<shmem::Slot> {
     rows.iter().filter_map(shmem::Slot::from_row).collect()
 }
 
-/// Read `auth._keys` as its owner (the caller may hold no privilege on it) with the latest
-/// snapshot, so that a REPEATABLE READ transaction cannot resurrect a revoked key.
+/// Read `auth._keys` with the latest snapshot (see `latest::read`), so that a REPEATABLE READ
+/// transaction cannot resurrect a revoked key.
 fn read_table() -> Result<Vec<KeyRow>, AuthError> {
-    let relid = keys_relid()?;
-    unsafe {
-        let parallel = pg_sys::IsInParallelMode();
-        if parallel && pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 {
-            return Err(AuthError::NotReady {
-                message: "the key set changed and cannot be reloaded by a parallel worker in a REPEATABLE READ transaction".into(),
-                hint: "retry the statement, or set max_parallel_workers_per_gather = 0".into(),
-            });
-        }
-        let owner = rel_owner(relid)?;
-        let mut saved_user = pg_sys::InvalidOid;
-        let mut saved_ctx = 0;
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
-        );
-        let rows = Spi::connect(|_client| -> Result<Vec<KeyRow>, AuthError> {
-            let plan = pg_sys::SPI_prepare(
-                c"SELECT kid, alg, state::text, is_legacy, verify_key FROM auth._keys".as_ptr(),
-                0,
-                std::ptr::null_mut(),
-            );
-            if plan.is_null() {
-                return Err(AuthError::Internal(
-                    "could not plan the key table query".into(),
-                ));
-            }
-            let snapshot = if parallel {
-                pg_sys::GetActiveSnapshot()
-            } else {
-                pg_sys::GetLatestSnapshot()
-            };
-            let rc = pg_sys::SPI_execute_snapshot(
-                plan,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                snapshot,
-                std::ptr::null_mut(),
-                true,
-                false,
-                0,
-            );
-            if rc != pg_sys::SPI_OK_SELECT as i32 {
-                return Err(AuthError::Internal(format!(
-                    "reading auth._keys failed ({rc})"
-                )));
-            }
-            let table = pg_sys::SPI_tuptable;
-            let n = pg_sys::SPI_processed as usize;
-            let mut rows = Vec::with_capacity(n);
-            for i in 0..n {
-                let tuple = *(*table).vals.add(i);
-                let desc = (*table).tupdesc;
-                let col = |c: i32| {
-                    let mut isnull = false;
-                    let d = pg_sys::SPI_getbinval(tuple, desc, c, &mut isnull);
-                    (d, isnull)
-                };
-                let (d, n1) = col(1);
-                let kid = String::from_datum(d, n1).unwrap_or_default();
-                let (d, n2) = col(2);
-                let alg = String::from_datum(d, n2).unwrap_or_default();
-                let (d, n3) = col(3);
-                let state = String::from_datum(d, n3).unwrap_or_default();
-                let (d, n4) = col(4);
-                let is_legacy = bool::from_datum(d, n4).unwrap_or(false);
-                let (d, n5) = col(5);
-                let key = Vec::<u8>::from_datum(d, n5).unwrap_or_default();
-                let Some(alg) = Alg::parse(&alg) else {
-                    continue;
-                };
-                let state = KeyState::parse(&state).unwrap_or(KeyState::Revoked);
-                rows.push(KeyRow {
-                    kid,
-                    alg: alg.to_u8(),
-                    state: state as u8,
-                    is_legacy,
-                    key,
-                });
-            }
-            Ok(rows)
-        });
-        pg_sys::SetUserIdAndSecContext(saved_user, saved_ctx);
-        rows
-    }
+    latest::read(
+        c"SELECT kid, alg, state::text, is_legacy, verify_key FROM auth._keys",
+        |row| {
+            let alg = Alg::parse(&row.get::<String>(2)?)?;
+            let state = KeyState::parse(&row.get::<String>(3)?).unwrap_or(KeyState::Revoked);
+            Some(KeyRow {
+                kid: row.get::<String>(1)?,
+                alg: alg.to_u8(),
+                state: state as u8,
+                is_legacy: row.get::<bool>(4).unwrap_or(false),
+                key: row.get::<Vec<u8>>(5).unwrap_or_default(),
+            })
+        },
+    )
 }
 
-/// The owner of a relation, from the syscache (no SPI: on a hot standby nothing may write, and
-/// pgrx's SPI helpers assign a transaction id).
-fn rel_owner(relid: pg_sys::Oid) -> Result<pg_sys::Oid, AuthError> {
-    unsafe {
-        let tuple = pg_sys::SearchSysCache1(
-            pg_sys::SysCacheIdentifier::RELOID as i32,
-            pg_sys::Datum::from(relid),
-        );
-        if tuple.is_null() {
-            return Err(AuthError::Internal(
-                "auth._keys is missing from pg_class".into(),
-            ));
-        }
-        let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relowner;
-        pg_sys::ReleaseSysCache(tuple);
-        Ok(owner)
-    }
+/// Did this transaction change keys or API keys? Then it sees the extension's tables through
+/// private reads that include its own uncommitted changes.
+pub fn changed_in_xact() -> bool {
+    CHANGED_IN_XACT.with(|c| c.get())
 }
 
-/// Called by every function that changes `auth._keys`, inside its transaction: at commit the
-/// database's shared set is marked stale (before COMMIT returns to the client), and the relcache
-/// invalidation carries the change to hot standbys through the WAL.
-pub fn note_change() -> Result<(), AuthError> {
+/// What a change is about: signing keys also change what PostgREST must verify with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    SigningKeys,
+    ApiKeys,
+}
+
+/// Called by every function that changes `auth._keys`, `auth._api_keys` or `auth._switches`,
+/// inside its transaction: at commit the database's shared set is marked stale (before COMMIT
+/// returns to the client), and the relcache invalidation carries the change to hot standbys
+/// through the WAL. A signing-key change also queues `NOTIFY pgrst, 'reload config'`, which
+/// PostgreSQL delivers only if the transaction commits.
+pub fn note_change(change: Change) -> Result<(), AuthError> {
     shmem::store()?;
     let relid = keys_relid()?;
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
+    if change == Change::SigningKeys {
+        unsafe {
+            pgrx::direct_function_call_as_datum(
+                pg_sys::pg_notify,
+                &["pgrst".into_datum(), "reload config".into_datum()],
+            )
+        };
+    }
     // This transaction now sees its own changes through a private set (see `private_set`),
     // read again after a rolled-back savepoint, which may have undone some of them.
     forget();

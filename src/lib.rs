@@ -5,10 +5,13 @@
 
 use pgrx::prelude::*;
 
+mod api_keys;
 mod claims;
 mod errors;
 mod keys;
 mod keyset;
+mod latest;
+mod postgrest;
 mod settings;
 mod shmem;
 mod stats;
@@ -17,6 +20,19 @@ mod tokens;
 ::pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+pgrx::extension_sql_file!(
+    "../sql/api_keys.sql",
+    name = "api_keys",
+    requires = [
+        api_keys::auth::_new_api_key,
+        api_keys::auth::_seal_api_key,
+        api_keys::auth::_open_api_key,
+        api_keys::auth::_legacy_api_key,
+        api_keys::auth::_verify_api_key,
+        api_keys::auth::_api_keys_changed,
+        postgrest::auth::_request_refusal,
+    ]
+);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

@@ -241,6 +241,51 @@ mod tests {
     }
 
     #[pg_test]
+    fn legacy_api_key_without_kid_is_disabled_with_the_switch() {
+        let secret = "super-secret-jwt-token-with-at-least-32-characters-long";
+        Spi::run(&format!("SELECT auth.migrate_legacy_secret('{secret}')")).unwrap();
+        // The hosted platform's legacy anon key: HS256, no kid.
+        let anon = legacy_hs256_token(secret);
+        text(&format!(
+            "SELECT auth.import_legacy_api_key('{anon}')::text"
+        ));
+        assert_eq!(
+            text(&format!(
+                "SELECT kind || ':' || role FROM auth.verify_api_key('{anon}')"
+            )),
+            "legacy:anon"
+        );
+        Spi::run("SELECT auth.set_legacy_api_keys_enabled(false)").unwrap();
+        expect_sqlstate(&format!("PERFORM auth.verify_jwt('{anon}')"), "28000");
+        expect_sqlstate(
+            &format!("PERFORM * FROM auth.verify_api_key('{anon}')"),
+            "28000",
+        );
+        // Disabling is transactional: undone by a rolled-back savepoint.
+        Spi::run(
+            "DO $$ BEGIN PERFORM auth.set_legacy_api_keys_enabled(true); RAISE EXCEPTION 'undo'; \
+             EXCEPTION WHEN raise_exception THEN NULL; END $$",
+        )
+        .unwrap();
+        expect_sqlstate(&format!("PERFORM auth.verify_jwt('{anon}')"), "28000");
+    }
+
+    #[pg_test]
+    fn api_key_checks_are_counted() {
+        let counter =
+            |name: &str| one::<i64>(&format!("SELECT (auth.stats() ->> '{name}')::bigint"));
+        let (ok, failed) = (counter("api_key_ok"), counter("api_key_failed"));
+        let key = text("SELECT auth.create_api_key('publishable', 'counted')");
+        text(&format!("SELECT kind FROM auth.verify_api_key('{key}')"));
+        expect_sqlstate(
+            "PERFORM * FROM auth.verify_api_key('sb_secret_nope')",
+            "28000",
+        );
+        assert_eq!(counter("api_key_ok"), ok + 1);
+        assert_eq!(counter("api_key_failed"), failed + 1);
+    }
+
+    #[pg_test]
     fn short_legacy_secret_is_refused() {
         expect_sqlstate("PERFORM auth.migrate_legacy_secret('too-short')", "22023");
         assert_eq!(one::<i64>("SELECT count(*) FROM auth._keys"), 0);
@@ -298,6 +343,17 @@ mod tests {
             "PERFORM * FROM auth._keys",
             "PERFORM * FROM auth.keys",
             "PERFORM * FROM auth.key_events",
+            "PERFORM auth.create_api_key('secret', 'x')",
+            "PERFORM auth.revoke_api_key(gen_random_uuid())",
+            "PERFORM auth.delete_api_key(gen_random_uuid())",
+            "PERFORM auth.reveal_api_key(gen_random_uuid())",
+            "PERFORM auth.import_legacy_api_key('x')",
+            "PERFORM auth.set_legacy_api_keys_enabled(false)",
+            "PERFORM auth._new_api_key('secret')",
+            "PERFORM auth._open_api_key(gen_random_uuid(), '')",
+            "PERFORM * FROM auth._api_keys",
+            "PERFORM * FROM auth._switches",
+            "PERFORM * FROM auth.api_keys",
         ] {
             expect_sqlstate(call, "42501");
         }

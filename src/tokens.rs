@@ -14,6 +14,7 @@ use pg_auth_keys_jose::{self as jose, Alg, ClaimRules, SigningKey, TokenError};
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
 
+use crate::api_keys;
 use crate::errors::{AuthError, OrRaise};
 use crate::keyset::{self, KeySet};
 use crate::settings;
@@ -76,7 +77,40 @@ fn verify_signature(set: &KeySet, token: &str) -> Result<jose::ParsedToken, Toke
     }
     let key = entry.key.as_ref().ok_or(TokenError::UnknownKid)?;
     parsed.verify_with(key)?;
+    // A legacy anon / service_role API key that was revoked or disabled is refused although its
+    // signature is valid (contract §4). Only tokens of the legacy secret can be such keys.
+    if entry.is_legacy && api_keys::legacy_token_refused(token).unwrap_or(true) {
+        return Err(TokenError::Disabled);
+    }
     Ok(parsed)
+}
+
+/// A legacy anon / service_role API key: a token of the legacy secret whose signature, `exp` and
+/// `nbf` hold. Audience, issuer and role rules are for user tokens, not for these keys.
+pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
+    let set = keyset::current()?;
+    let legacy = set.legacy().ok_or_else(|| AuthError::NotReady {
+        message: "there is no legacy JWT secret".into(),
+        hint: "import it first with auth.migrate_legacy_secret(secret)".into(),
+    })?;
+    let check = || -> Result<Claims, TokenError> {
+        let parsed = jose::parse_compact(jwt, max_token_bytes())?;
+        if parsed.kid().is_some_and(|kid| kid != legacy.kid) {
+            return Err(TokenError::UnknownKid);
+        }
+        if !legacy.state.trusted() {
+            return Err(TokenError::KeyRevoked);
+        }
+        parsed.verify_with(legacy.key.as_ref().ok_or(TokenError::UnknownKid)?)?;
+        let claims = parsed.claims()?;
+        let mut rules = claim_rules();
+        rules.audience = None;
+        rules.issuer = None;
+        rules.allowed_roles = vec!["anon".into(), "service_role".into()];
+        jose::check_claims(&claims, &rules)?;
+        Ok(claims)
+    };
+    check().map_err(AuthError::from)
 }
 
 fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, TokenError> {

@@ -14,6 +14,7 @@ mod error;
 mod json;
 mod jwk;
 mod keys;
+mod sealing;
 mod token;
 
 pub use alg::Alg;
@@ -27,4 +28,5 @@ pub use error::{KeyError, TokenError};
 pub use json::{parse_object as parse_json_object, JsonError};
 pub use jwk::{import_jwk, import_jwks, import_pem, ImportedKey, MAX_KID_BYTES};
 pub use keys::{PreparedKey, SigningKey, VerifyKey, MAX_HMAC_KEY_BYTES, MAX_VERIFY_KEY_BYTES};
+pub use sealing::{RootKey, SealError, MIN_ROOT_KEY_BYTES};
 pub use token::{parse_compact, sign_compact, ParsedToken};

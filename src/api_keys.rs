@@ -1,0 +1,338 @@
+//! API keys (contract §4): verification against this backend's copy of `auth._api_keys`, kept
+//! exact by the same shared generation counter as the signing keys, and the helpers the SQL
+//! lifecycle functions in `sql/api_keys.sql` call.
+//!
+//! A presented key is checked offline first (prefix, length, alphabet, checksum: a typo or a
+//! random string never reaches a lookup), then its SHA-256 is compared with every stored hash in
+//! constant time, without stopping at a match, so the time taken does not depend on the secret
+//! part (a database has tens of keys; the scan costs nanoseconds each). Legacy keys are the
+//! anon / service_role JWTs of the legacy secret, found by the SHA-256 of the whole token.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::digest;
+use pg_auth_keys_jose::{self as jose, ApiKeyKind, RootKey, TokenError};
+use pgrx::prelude::*;
+
+use crate::errors::{AuthError, OrRaise};
+use crate::keyset::{self, Change, KeySet};
+use crate::shmem::{self, Stat};
+use crate::{latest, settings, tokens};
+
+/// Why a presented API key was refused (SQLSTATE 28000).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiKeyRefusal {
+    #[error("malformed api key")]
+    Malformed,
+    #[error("api key checksum mismatch")]
+    BadChecksum,
+    #[error("unknown api key")]
+    Unknown,
+    #[error("api key revoked")]
+    Revoked,
+    #[error("legacy api keys are disabled")]
+    LegacyDisabled,
+    #[error("legacy api key: {0}")]
+    LegacyToken(TokenError),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Publishable,
+    Secret,
+    Legacy,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "publishable" => Kind::Publishable,
+            "secret" => Kind::Secret,
+            "legacy" => Kind::Legacy,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Publishable => "publishable",
+            Kind::Secret => "secret",
+            Kind::Legacy => "legacy",
+        }
+    }
+}
+
+/// One stored key, as verification needs it.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub id: pgrx::Uuid,
+    pub kind: Kind,
+    pub role: String,
+    hash: [u8; 32],
+    revoked: bool,
+}
+
+impl Entry {
+    /// Elevated keys must never be used from a browser: secret keys and the legacy service_role
+    /// JWT, which is the same privilege under its old name.
+    pub fn is_elevated(&self) -> bool {
+        self.kind == Kind::Secret || (self.kind == Kind::Legacy && self.role == "service_role")
+    }
+}
+
+#[derive(Default)]
+pub struct ApiKeySet {
+    entries: Vec<Entry>,
+    legacy_enabled: bool,
+}
+
+impl ApiKeySet {
+    /// The entry whose hash equals `hash`, comparing every entry in constant time.
+    fn find(&self, hash: &[u8; 32]) -> Option<&Entry> {
+        let mut found = None;
+        for e in &self.entries {
+            if verify_slices_are_equal(&e.hash, hash).is_ok() {
+                found = Some(e);
+            }
+        }
+        found
+    }
+}
+
+thread_local! {
+    /// The API keys read for a key-set generation (identified by its `Rc<KeySet>`, which
+    /// `keyset::current` replaces whenever the generation moves).
+    static CACHE: RefCell<Option<(Rc<KeySet>, Rc<ApiKeySet>)>> = const { RefCell::new(None) };
+}
+
+fn read_table() -> Result<ApiKeySet, AuthError> {
+    let mut legacy_enabled = true;
+    let entries = latest::read(
+        c"SELECT k.id, k.kind, k.role::text, k.key_hash, k.revoked_at IS NOT NULL,
+                 coalesce((SELECT s.enabled FROM auth._switches s WHERE s.name = 'legacy_api_keys'), true)
+          FROM auth._api_keys k",
+        |row| {
+            legacy_enabled = row.get::<bool>(6).unwrap_or(true);
+            Some(Entry {
+                id: row.get::<pgrx::Uuid>(1)?,
+                kind: Kind::parse(&row.get::<String>(2)?)?,
+                role: row.get::<String>(3)?,
+                hash: row.get::<Vec<u8>>(4)?.try_into().ok()?,
+                revoked: row.get::<bool>(5).unwrap_or(true),
+            })
+        },
+    )?;
+    Ok(ApiKeySet {
+        entries,
+        legacy_enabled,
+    })
+}
+
+/// The API keys as committed, for this statement (or as this transaction changed them).
+pub fn current() -> Result<Rc<ApiKeySet>, AuthError> {
+    let keys = keyset::current()?;
+    if keyset::changed_in_xact() {
+        return Ok(Rc::new(read_table()?));
+    }
+    let cached = CACHE.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(k, _)| Rc::ptr_eq(k, &keys))
+            .map(|(_, s)| s.clone())
+    });
+    if let Some(set) = cached {
+        return Ok(set);
+    }
+    let set = Rc::new(read_table()?);
+    CACHE.with(|c| *c.borrow_mut() = Some((keys, set.clone())));
+    Ok(set)
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, bytes).as_ref());
+    out
+}
+
+fn looks_like_jwt(key: &str) -> bool {
+    key.starts_with("eyJ") && key.bytes().filter(|&b| b == b'.').count() == 2
+}
+
+/// Check a presented key; the entry it matches.
+fn check(key: &str) -> Result<Entry, AuthError> {
+    // Far longer than any key or legacy JWT: refused before hashing.
+    if key.len() > settings::MAX_TOKEN_BYTES.get().max(0) as usize {
+        return Err(ApiKeyRefusal::Malformed.into());
+    }
+    if looks_like_jwt(key) {
+        return check_legacy(key);
+    }
+    let (_, hash) = jose::parse_api_key(key).map_err(|e| match e {
+        jose::ApiKeyError::Malformed => ApiKeyRefusal::Malformed,
+        jose::ApiKeyError::BadChecksum => ApiKeyRefusal::BadChecksum,
+    })?;
+    let set = current()?;
+    let entry = set.find(&hash).ok_or(ApiKeyRefusal::Unknown)?;
+    if entry.revoked {
+        return Err(ApiKeyRefusal::Revoked.into());
+    }
+    Ok(entry.clone())
+}
+
+fn check_legacy(jwt: &str) -> Result<Entry, AuthError> {
+    let set = current()?;
+    let entry = set
+        .find(&sha256(jwt.as_bytes()))
+        .filter(|e| e.kind == Kind::Legacy)
+        .ok_or(ApiKeyRefusal::Unknown)?;
+    if entry.revoked {
+        return Err(ApiKeyRefusal::Revoked.into());
+    }
+    if !set.legacy_enabled {
+        return Err(ApiKeyRefusal::LegacyDisabled.into());
+    }
+    // The signature must still verify: a revoked legacy secret takes its keys with it.
+    tokens::verify_legacy_api_key(jwt).map_err(|e| match e {
+        AuthError::Token(t) => ApiKeyRefusal::LegacyToken(t).into(),
+        other => other,
+    })?;
+    Ok(entry.clone())
+}
+
+/// Verify a presented API key, counting the outcome in `auth.stats()`.
+pub fn verify(key: &str) -> Result<Entry, AuthError> {
+    let store = shmem::store()?;
+    let result = check(key);
+    store.count(match result {
+        Ok(_) => Stat::ApiKeyOk,
+        Err(_) => Stat::ApiKeyFailed,
+    });
+    result
+}
+
+/// For token verification: is `token` a registered legacy API key that was revoked, or are
+/// legacy keys disabled? Then its valid signature does not make it acceptable (contract §4).
+pub fn legacy_token_refused(token: &str) -> Result<bool, AuthError> {
+    let set = current()?;
+    Ok(set
+        .find(&sha256(token.as_bytes()))
+        .is_some_and(|e| e.kind == Kind::Legacy && (e.revoked || !set.legacy_enabled)))
+}
+
+fn root_key() -> Result<Option<RootKey>, AuthError> {
+    let Some(text) = settings::text(&settings::ROOT_KEY) else {
+        return Ok(None);
+    };
+    RootKey::derive(text.as_bytes())
+        .map(Some)
+        .map_err(AuthError::from)
+}
+
+pub(crate) mod auth {
+    use super::*;
+
+    /// Internal: a new key of `kind` from the CSPRNG, its display prefix and its hash.
+    #[pg_extern(volatile, parallel_unsafe)]
+    fn _new_api_key(
+        kind: &str,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(key, String),
+            name!(prefix, String),
+            name!(key_hash, Vec<u8>),
+        ),
+    > {
+        let kind = ApiKeyKind::parse(kind)
+            .ok_or_else(|| AuthError::BadArgument(format!("unknown api key kind \"{kind}\"")))
+            .or_raise();
+        let key = jose::try_generate_api_key(kind)
+            .map_err(|_| AuthError::Internal("the system random number generator failed".into()))
+            .or_raise();
+        TableIterator::once((key.full.clone(), key.prefix.clone(), key.hash.to_vec()))
+    }
+
+    /// Internal: `key` sealed under auth.root_key for the key `id`; NULL when no root key is set.
+    #[pg_extern(volatile, parallel_unsafe)]
+    fn _seal_api_key(id: pgrx::Uuid, key: &str) -> Option<Vec<u8>> {
+        let root = root_key().or_raise()?;
+        Some(root.seal(id.as_bytes(), key.as_bytes()).or_raise())
+    }
+
+    /// Internal: the key sealed by `_seal_api_key`.
+    #[pg_extern(volatile, parallel_unsafe)]
+    fn _open_api_key(id: pgrx::Uuid, sealed: &[u8]) -> String {
+        let Some(root) = root_key().or_raise() else {
+            AuthError::NotReady {
+                message: "auth.root_key is not set: secret api keys cannot be revealed".into(),
+                hint: "a superuser sets auth.root_key (at least 32 bytes) in postgresql.conf"
+                    .into(),
+            }
+            .raise()
+        };
+        let plain = root.open(id.as_bytes(), sealed).or_raise();
+        String::from_utf8(plain)
+            .map_err(|_| AuthError::Sealed(jose::SealError::Corrupt))
+            .or_raise()
+    }
+
+    /// Internal: the hash, role and display prefix of a legacy anon / service_role JWT, which
+    /// must verify with the legacy secret.
+    #[pg_extern(volatile, parallel_unsafe)]
+    fn _legacy_api_key(
+        jwt: &str,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(key_hash, Vec<u8>),
+            name!(role, String),
+            name!(prefix, String),
+        ),
+    > {
+        let not_legacy = || {
+            AuthError::BadArgument(
+                "a legacy api key is a JWT whose role claim is \"anon\" or \"service_role\"".into(),
+            )
+        };
+        let claims = match tokens::verify_legacy_api_key(jwt) {
+            Err(AuthError::Token(TokenError::RoleNotAllowed)) => not_legacy().raise(),
+            other => other.or_raise(),
+        };
+        let role = match claims.get("role").and_then(serde_json::Value::as_str) {
+            Some(r @ ("anon" | "service_role")) => r.to_string(),
+            _ => not_legacy().raise(),
+        };
+        // All legacy JWTs start alike; the end of the signature tells them apart.
+        let tail = jwt.get(jwt.len().saturating_sub(6)..).unwrap_or("");
+        TableIterator::once((
+            sha256(jwt.as_bytes()).to_vec(),
+            role.clone(),
+            format!("legacy_{role}_…{tail}"),
+        ))
+    }
+
+    /// The key's id, kind and role, or SQLSTATE 28000 when it is malformed, unknown or revoked.
+    /// `auth.verify_api_key` (sql/api_keys.sql) returns the role as type `name`, which pgrx
+    /// cannot return.
+    #[pg_extern(stable, parallel_safe)]
+    fn _verify_api_key(
+        key: &str,
+    ) -> TableIterator<
+        'static,
+        (
+            name!(id, pgrx::Uuid),
+            name!(kind, String),
+            name!(role, String),
+        ),
+    > {
+        let entry = verify(key).or_raise();
+        TableIterator::once((entry.id, entry.kind.as_str().to_string(), entry.role))
+    }
+
+    /// Internal: marks the API keys changed for this transaction (see keyset::note_change).
+    #[pg_extern(volatile, parallel_unsafe)]
+    fn _api_keys_changed() {
+        keyset::note_change(Change::ApiKeys).or_raise();
+    }
+}

@@ -1,0 +1,190 @@
+//! API keys and the PostgREST hooks across sessions (contract §4, §5): revocation is instant for
+//! every session, including an open transaction and a hot standby; a committed signing-key
+//! change sends `NOTIFY pgrst, 'reload config'`, a rolled-back one does not.
+
+use std::time::Duration;
+
+use pg_auth_keys_cluster_tests::{Client, Cluster};
+use postgres::fallible_iterator::FallibleIterator;
+
+const CONF: &[&str] = &["auth.jwks_cache_ttl = 0"];
+
+fn setup(cluster: &Cluster) -> Client {
+    let mut admin = cluster.connect();
+    admin
+        .batch_execute("CREATE EXTENSION pg_auth_keys")
+        .expect("create extension");
+    admin
+}
+
+fn text(client: &mut Client, sql: &str) -> String {
+    client
+        .query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .get(0)
+}
+
+/// The kind the key verifies as, or the SQLSTATE and message it is refused with.
+fn check_key(client: &mut Client, key: &str) -> Result<String, String> {
+    match client.query_one("SELECT kind FROM auth.verify_api_key($1)", &[&key]) {
+        Ok(row) => Ok(row.get(0)),
+        Err(e) => {
+            let db = e.as_db_error().expect("a database error");
+            Err(format!("{}: {}", db.code().code(), db.message()))
+        }
+    }
+}
+
+fn revoke_by_name(admin: &mut Client, name: &str) {
+    admin
+        .execute(
+            "SELECT auth.revoke_api_key(id) FROM auth.api_keys WHERE name = $1",
+            &[&name],
+        )
+        .expect("revoke");
+}
+
+#[test]
+fn revoking_an_api_key_reaches_an_open_transaction_of_another_session() {
+    let cluster = Cluster::start_with_conf("apikey-revoke", CONF);
+    let mut admin = setup(&cluster);
+    let key = text(&mut admin, "SELECT auth.create_api_key('secret', 'worker')");
+    let other = text(&mut admin, "SELECT auth.create_api_key('secret', 'other')");
+
+    let mut user = cluster.connect();
+    user.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    assert_eq!(check_key(&mut user, &key), Ok("secret".into()));
+
+    // A rolled-back revocation changes nothing.
+    admin.batch_execute("BEGIN").unwrap();
+    revoke_by_name(&mut admin, "worker");
+    admin.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(check_key(&mut user, &key), Ok("secret".into()));
+
+    revoke_by_name(&mut admin, "worker");
+    user.batch_execute("SAVEPOINT refused").unwrap();
+    assert_eq!(
+        check_key(&mut user, &key),
+        Err("28000: api key revoked".into()),
+        "the open transaction still accepts a revoked key"
+    );
+    user.batch_execute("ROLLBACK TO SAVEPOINT refused").unwrap();
+    assert_eq!(check_key(&mut user, &other), Ok("secret".into()));
+    user.batch_execute("COMMIT").unwrap();
+
+    // Deleted: unknown to every session, and the counters saw it all.
+    admin
+        .execute(
+            "SELECT auth.delete_api_key(id) FROM auth.api_keys WHERE name = 'worker'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        check_key(&mut cluster.connect(), &key),
+        Err("28000: unknown api key".into())
+    );
+    let failed: i64 = admin
+        .query_one("SELECT (auth.stats() ->> 'api_key_failed')::bigint", &[])
+        .unwrap()
+        .get(0);
+    assert!(failed >= 2, "api_key_failed = {failed}");
+}
+
+/// Notifications that arrive on `listener` within `wait`.
+fn notifications(listener: &mut Client, wait: Duration) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut n = listener.notifications();
+    let mut it = n.timeout_iter(wait);
+    while let Ok(Some(note)) = it.next() {
+        out.push((note.channel().to_string(), note.payload().to_string()));
+    }
+    out
+}
+
+#[test]
+fn committed_key_changes_notify_postgrest_and_rolled_back_ones_do_not() {
+    let cluster = Cluster::start_with_conf("apikey-notify", CONF);
+    let mut admin = setup(&cluster);
+    let mut listener = cluster.connect();
+    listener.batch_execute("LISTEN pgrst").unwrap();
+    let reload = ("pgrst".to_string(), "reload config".to_string());
+
+    admin
+        .batch_execute("BEGIN; SELECT auth.create_key(); ROLLBACK")
+        .unwrap();
+    assert_eq!(notifications(&mut listener, Duration::from_millis(500)), []);
+
+    text(&mut admin, "SELECT auth.create_key()");
+    assert_eq!(
+        notifications(&mut listener, Duration::from_secs(5)),
+        [reload.clone()]
+    );
+
+    // One notification per transaction, however many changes it makes.
+    admin
+        .batch_execute("BEGIN; SELECT auth.create_key(); SELECT auth.rotate_key(); COMMIT")
+        .unwrap();
+    assert_eq!(
+        notifications(&mut listener, Duration::from_secs(5)),
+        [reload.clone()]
+    );
+
+    // API keys do not change what PostgREST verifies JWTs with.
+    text(
+        &mut admin,
+        "SELECT auth.create_api_key('publishable', 'web')",
+    );
+    assert_eq!(notifications(&mut listener, Duration::from_millis(500)), []);
+
+    // db-pre-config publishes the key set PostgREST reloads.
+    let mut authenticator = cluster.connect();
+    authenticator
+        .batch_execute("BEGIN; SELECT auth.postgrest_pre_config()")
+        .unwrap();
+    let published = text(
+        &mut authenticator,
+        "SELECT (current_setting('pgrst.jwt_secret')::jsonb = auth.jwks())::text",
+    );
+    assert_eq!(published, "true");
+}
+
+#[test]
+fn hot_standby_refuses_a_revoked_api_key_once_replayed() {
+    let primary = Cluster::start_with_conf("apikey-standby", CONF);
+    let mut admin = setup(&primary);
+    let key = text(
+        &mut admin,
+        "SELECT auth.create_api_key('publishable', 'web')",
+    );
+    let replica = primary.replica();
+    primary.wait_for_replica(&replica);
+
+    let mut early = replica.connect();
+    assert_eq!(check_key(&mut early, &key), Ok("publishable".into()));
+
+    revoke_by_name(&mut admin, "web");
+    primary.wait_for_replica(&replica);
+    assert_eq!(
+        check_key(&mut early, &key),
+        Err("28000: api key revoked".into()),
+        "the standby still accepts a revoked api key"
+    );
+    assert_eq!(
+        check_key(&mut replica.connect(), &key),
+        Err("28000: api key revoked".into())
+    );
+
+    // pre_request works read-only on the standby.
+    let fresh = text(
+        &mut admin,
+        "SELECT auth.create_api_key('publishable', 'fresh')",
+    );
+    primary.wait_for_replica(&replica);
+    let mut request = replica.connect();
+    request
+        .batch_execute(&format!(
+            "BEGIN READ ONLY; SELECT set_config('request.headers', '{{\"apikey\":\"{fresh}\"}}', true); SELECT auth.pre_request(); COMMIT"
+        ))
+        .expect("pre_request on the standby");
+}
