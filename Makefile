@@ -27,6 +27,10 @@ PYTHON := $(CURDIR)/build/venv/bin/python
 # Installing into the system PostgreSQL needs root.
 PGRX_SUDO := $(if $(filter 0,$(shell id -u)),,--sudo)
 PGRX_INSTALL := $(CARGO) pgrx install --pg-config $(PG_CONFIG) $(PGRX_SUDO)
+# Install scripts of earlier releases (sql/archive/), so that CREATE EXTENSION ... VERSION can
+# make an old version and ALTER EXTENSION ... UPDATE can be tested from it.
+INSTALL_ARCHIVE := $(if $(filter 0,$(shell id -u)),,sudo) install -m 0644 sql/archive/*.sql \
+    "$$($(PG_CONFIG) --sharedir)/extension/"
 
 DEMO_ENV := CLUSTER_NAME=demo-cluster CLUSTER_PORT=$${DEMO_PORT:-54329}
 
@@ -55,9 +59,11 @@ build: setup
 
 install: setup
 	$(PGRX_INSTALL) --release
+	$(INSTALL_ARCHIVE)
 
 install-debug: setup
 	$(PGRX_INSTALL)
+	$(INSTALL_ARCHIVE)
 
 # ---- demo ----------------------------------------------------------------------------------
 

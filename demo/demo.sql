@@ -71,5 +71,15 @@ SET LOCAL ROLE demo_user;
 SELECT auth.claims() IS NULL AS anonymous_now, count(*) AS rows_seen FROM notes;
 COMMIT;
 
-\echo '== 10. The audit log'
+\echo '== 10. API keys: a publishable key for the app, checked, then revoked and refused'
+SELECT auth.create_api_key('publishable', 'demo app') AS app_key \gset
+SELECT left(:'app_key', 19) || '…' AS app_key_shown_once;
+SELECT kind, name, prefix, role FROM auth.api_keys;
+SELECT kind, role FROM auth.verify_api_key(:'app_key');
+SELECT auth.revoke_api_key(id, 'demo: leaked') FROM auth.api_keys WHERE name = 'demo app';
+\set ON_ERROR_STOP 0
+SELECT * FROM auth.verify_api_key(:'app_key');
+\set ON_ERROR_STOP 1
+
+\echo '== 11. The audit log'
 SELECT at::time(0) AS at, actor, action, left(kid, 8) AS kid, detail FROM auth.key_events ORDER BY id;

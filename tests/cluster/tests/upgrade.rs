@@ -1,0 +1,222 @@
+//! Upgrades (`sql/pg_auth_keys--A--B.sql`): a database created at the first release, with keys,
+//! tokens and the audit log, keeps all of them through `ALTER EXTENSION pg_auth_keys UPDATE`, and
+//! ends with exactly the catalog a fresh install of the current version has (every function
+//! with its definition, volatility, security and privileges; every table, column, constraint,
+//! index, view and type; the pg_dump configuration).
+//!
+//! The first release's install script is frozen in `sql/archive/` and installed beside the
+//! current one by `make install-debug` / `make install`.
+
+use pg_auth_keys_cluster_tests::{Client, Cluster};
+
+const FIRST_RELEASE: &str = "0.1.0";
+const CONF: &[&str] = &["auth.jwks_cache_ttl = 0"];
+
+fn text(client: &mut Client, sql: &str) -> String {
+    client
+        .query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .get(0)
+}
+
+/// Everything about the extension's objects that an upgrade must get right, one line each.
+const CATALOG: &str = r#"
+WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'pg_auth_keys'),
+members AS (
+    SELECT d.classid, d.objid FROM pg_depend d, ext
+    WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'
+)
+SELECT line FROM (
+    SELECT 'member ' || pg_describe_object(classid, objid, 0) AS line FROM members
+    UNION ALL
+    SELECT format('function %s(%s) returns %s lang=%s vol=%s par=%s strict=%s secdef=%s config=%s acl=%s src=%s bin=%s',
+                  p.proname, pg_get_function_arguments(p.oid), pg_get_function_result(p.oid), l.lanname,
+                  p.provolatile, p.proparallel, p.proisstrict, p.prosecdef, p.proconfig, p.proacl,
+                  md5(p.prosrc), p.probin)
+    FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+    WHERE p.pronamespace = 'auth'::regnamespace
+    UNION ALL
+    SELECT format('relation %s kind=%s acl=%s options=%s', c.relname, c.relkind, c.relacl, c.reloptions)
+    FROM pg_class c WHERE c.relnamespace = 'auth'::regnamespace
+    UNION ALL
+    SELECT format('column %s.%s %s notnull=%s default=%s identity=%s', c.relname, a.attname,
+                  format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                  pg_get_expr(ad.adbin, ad.adrelid), a.attidentity)
+    FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
+    WHERE c.relnamespace = 'auth'::regnamespace
+    UNION ALL
+    SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+    FROM pg_constraint WHERE connamespace = 'auth'::regnamespace
+    UNION ALL
+    SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = 'auth'::regnamespace
+    UNION ALL
+    SELECT format('view %s %s', c.relname, pg_get_viewdef(c.oid))
+    FROM pg_class c WHERE c.relnamespace = 'auth'::regnamespace AND c.relkind = 'v'
+    UNION ALL
+    SELECT format('enum %s %s %s', t.typname, e.enumsortorder, e.enumlabel)
+    FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typnamespace = 'auth'::regnamespace
+    UNION ALL
+    SELECT format('dump %s %s', cfg::regclass, cond)
+    FROM pg_extension x, unnest(x.extconfig, x.extcondition) AS u(cfg, cond)
+    WHERE x.extname = 'pg_auth_keys'
+    UNION ALL
+    SELECT format('schema acl=%s', nspacl) FROM pg_namespace WHERE nspname = 'auth'
+) lines ORDER BY line
+"#;
+
+fn catalog(client: &mut Client) -> Vec<String> {
+    client
+        .query(CATALOG, &[])
+        .expect("catalog query")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn difference(a: &[String], b: &[String]) -> Vec<String> {
+    a.iter().filter(|l| !b.contains(l)).cloned().collect()
+}
+
+#[test]
+fn upgrade_from_the_first_release_keeps_everything_and_matches_a_fresh_install() {
+    let cluster = Cluster::start_with_conf("upgrade", CONF);
+    let mut admin = cluster.connect();
+    for db in ["upgraded", "fresh"] {
+        admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+    }
+
+    // The first release, with the legacy secret, rotated keys, a revoked key and tokens.
+    let mut old = cluster.connect_to("upgraded");
+    old.batch_execute(&format!(
+        "CREATE EXTENSION pg_auth_keys VERSION '{FIRST_RELEASE}'"
+    ))
+    .expect("the first release installs");
+    assert_eq!(
+        text(
+            &mut old,
+            "SELECT extversion FROM pg_extension WHERE extname = 'pg_auth_keys'"
+        ),
+        FIRST_RELEASE
+    );
+    let legacy = text(
+        &mut old,
+        "SELECT legacy_kid FROM auth.migrate_legacy_secret('legacy-secret-of-at-least-32-bytes!!')",
+    );
+    let legacy_token = text(
+        &mut old,
+        r#"SELECT auth.sign_jwt('{"role":"anon","exp":4102444800}')"#,
+    );
+    let first = text(&mut old, "SELECT auth.rotate_key(force => true)");
+    let first_token = text(
+        &mut old,
+        r#"SELECT auth.sign_jwt('{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}')"#,
+    );
+    let second = text(&mut old, "SELECT auth.create_key('EdDSA')");
+    text(
+        &mut old,
+        &format!("SELECT auth.rotate_key('{second}', force => true)"),
+    );
+    let revoked = text(&mut old, "SELECT auth.create_key('RS256')");
+    old.batch_execute(&format!(
+        "SELECT auth.move_key('{revoked}', 'previously_used'); SELECT auth.revoke_key('{revoked}', force => true)"
+    ))
+    .unwrap();
+    let keys_before = text(
+        &mut old,
+        "SELECT string_agg(kid || ':' || alg || ':' || state || ':' || can_sign, ',' ORDER BY kid) FROM auth.keys",
+    );
+    let events_before = text(&mut old, "SELECT count(*)::text FROM auth.key_events");
+    let jwks_before = text(&mut old, "SELECT auth.jwks()::text");
+
+    old.batch_execute("ALTER EXTENSION pg_auth_keys UPDATE")
+        .expect("ALTER EXTENSION pg_auth_keys UPDATE");
+    drop(old);
+
+    let mut upgraded = cluster.connect_to("upgraded");
+    let mut fresh = cluster.connect_to("fresh");
+    fresh
+        .batch_execute("CREATE EXTENSION pg_auth_keys")
+        .unwrap();
+    let current = text(
+        &mut fresh,
+        "SELECT extversion FROM pg_extension WHERE extname = 'pg_auth_keys'",
+    );
+    assert_ne!(current, FIRST_RELEASE);
+    assert_eq!(
+        text(
+            &mut upgraded,
+            "SELECT extversion FROM pg_extension WHERE extname = 'pg_auth_keys'"
+        ),
+        current
+    );
+
+    // Everything made before is intact.
+    assert_eq!(
+        text(
+            &mut upgraded,
+            "SELECT string_agg(kid || ':' || alg || ':' || state || ':' || can_sign, ',' ORDER BY kid) FROM auth.keys"
+        ),
+        keys_before
+    );
+    assert_eq!(
+        text(&mut upgraded, "SELECT count(*)::text FROM auth.key_events"),
+        events_before
+    );
+    assert_eq!(text(&mut upgraded, "SELECT auth.jwks()::text"), jwks_before);
+    for token in [&legacy_token, &first_token] {
+        assert!(
+            upgraded
+                .query_one("SELECT auth.verify_jwt($1)::text", &[token])
+                .is_ok(),
+            "a token made before the upgrade no longer verifies"
+        );
+    }
+    assert_eq!(
+        text(
+            &mut upgraded,
+            &format!("SELECT state::text FROM auth.keys WHERE kid = '{first}'")
+        ),
+        "previously_used"
+    );
+    assert_eq!(
+        text(
+            &mut upgraded,
+            &format!("SELECT state::text FROM auth.keys WHERE kid = '{legacy}'")
+        ),
+        "previously_used"
+    );
+
+    // The new release's features work on the upgraded database.
+    let key = text(
+        &mut upgraded,
+        "SELECT auth.create_api_key('secret', 'after upgrade')",
+    );
+    assert_eq!(
+        text(
+            &mut upgraded,
+            &format!("SELECT kind FROM auth.verify_api_key('{key}')")
+        ),
+        "secret"
+    );
+    let id = text(
+        &mut upgraded,
+        &format!("SELECT auth.import_legacy_api_key('{legacy_token}')::text"),
+    );
+    assert_eq!(id.len(), 36);
+
+    // And the upgraded catalog is exactly a fresh install's.
+    let (a, b) = (catalog(&mut upgraded), catalog(&mut fresh));
+    assert!(
+        a.len() > 100,
+        "the catalog query found too little: {}",
+        a.len()
+    );
+    assert!(
+        a == b,
+        "upgraded and fresh installs differ.\nonly after the upgrade:\n  {}\nonly in a fresh install:\n  {}",
+        difference(&a, &b).join("\n  "),
+        difference(&b, &a).join("\n  ")
+    );
+}
