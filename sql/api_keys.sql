@@ -59,7 +59,7 @@ DECLARE
 BEGIN
     IF $1 IS NULL OR $1 NOT IN ('publishable', 'secret') THEN
         RAISE EXCEPTION 'api key kind must be ''publishable'' or ''secret'', not %',
-            coalesce(quote_literal($1), 'NULL')
+            coalesce(quote_literal(auth._shown($1)), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'legacy anon and service_role keys are registered with auth.import_legacy_api_key';
     END IF;

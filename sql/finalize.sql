@@ -18,16 +18,33 @@ CREATE FUNCTION auth._audit(action text, kid text, detail jsonb DEFAULT '{}') RE
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$ INSERT INTO auth.key_events (action, kid, detail) VALUES ($1, $2, coalesce($3, '{}')) $$;
 
+-- A caller's text as an error message shows it: at most 64 characters, so that a 10 MB argument
+-- does not become a 10 MB message.
+CREATE FUNCTION auth._shown(value text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN length($1) > 64 THEN left($1, 64) || '…' ELSE coalesce($1, '<NULL>') END $$;
+
+-- Refuse a NULL argument with 22023 rather than letting it reach a NOT NULL column (23502).
+CREATE FUNCTION auth._required(value anyelement, name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF $1 IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', $2 USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END $$;
+
 -- A new key's kid must be new: not in use, and not a deleted key's (deletion is permanent).
 CREATE FUNCTION auth._check_new_kid(kid text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM auth._keys k WHERE k.kid = $1) THEN
-        RAISE EXCEPTION 'a key with kid "%" already exists', $1 USING ERRCODE = 'duplicate_object';
+        RAISE EXCEPTION 'a key with kid "%" already exists', auth._shown($1)
+            USING ERRCODE = 'duplicate_object';
     END IF;
     IF EXISTS (SELECT 1 FROM auth.key_events e WHERE e.kid = $1 AND e.action = 'delete') THEN
-        RAISE EXCEPTION 'kid "%" belonged to a deleted key and cannot be reused', $1
+        RAISE EXCEPTION 'kid "%" belonged to a deleted key and cannot be reused', auth._shown($1)
             USING ERRCODE = 'duplicate_object';
     END IF;
 END $$;
@@ -41,7 +58,8 @@ DECLARE
 BEGIN
     SELECT * INTO k FROM auth._keys WHERE auth._keys.kid = $1 FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'no signing key with kid "%"', $1 USING ERRCODE = 'invalid_parameter_value';
+        RAISE EXCEPTION 'no signing key with kid "%"', auth._shown($1)
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     RETURN k;
 END $$;
@@ -59,6 +77,13 @@ DECLARE
     new_kid text := coalesce($1, gen_random_uuid()::text);
 BEGIN
     PERFORM auth._check_new_kid(new_kid);
+    -- Every key of a database must fit the shared-memory slots, or nothing could verify.
+    IF (SELECT count(*) FROM auth._keys) >= current_setting('auth.max_keys', true)::int THEN
+        RAISE EXCEPTION 'this database already has % signing keys, as many as auth.max_keys allows',
+            current_setting('auth.max_keys')
+            USING ERRCODE = 'configuration_limit_exceeded',
+                  HINT = 'delete revoked keys with auth.delete_key, or raise auth.max_keys and restart';
+    END IF;
     INSERT INTO auth._keys (kid, alg, state, verify_key, private_key, description)
     VALUES (new_kid, $2, 'standby', $3, $4, $5);
     PERFORM auth._audit($6, new_kid,
@@ -76,6 +101,7 @@ AS $$
 DECLARE
     g record;
 BEGIN
+    PERFORM auth._required($1, 'alg');
     PERFORM auth._lock_keys();
     SELECT * INTO g FROM auth._generate_key($1);
     RETURN auth._insert_key(NULL, g.alg, g.verify_key, g.private_key, $2, 'create');
@@ -87,6 +113,7 @@ AS $$
 DECLARE
     p record;
 BEGIN
+    PERFORM auth._required($1, 'jwk');
     PERFORM auth._lock_keys();
     SELECT * INTO p FROM auth._parse_jwk($1);
     RETURN auth._insert_key(p.kid, p.alg, p.verify_key, p.private_key, $2, 'import',
@@ -99,6 +126,8 @@ AS $$
 DECLARE
     p record;
 BEGIN
+    PERFORM auth._required($1, 'pem');
+    PERFORM auth._required($2, 'alg');
     PERFORM auth._lock_keys();
     SELECT * INTO p FROM auth._parse_pem($1, $2);
     RETURN auth._insert_key(NULL, p.alg, p.verify_key, p.private_key, $3, 'import',
@@ -113,6 +142,7 @@ AS $$
 DECLARE
     p record;
 BEGIN
+    PERFORM auth._required($1, 'jwks');
     PERFORM auth._lock_keys();
     FOR p IN SELECT * FROM auth._parse_jwks($1) LOOP
         RETURN NEXT auth._insert_key(p.kid, p.alg, p.verify_key, p.private_key, NULL, 'import',
@@ -128,6 +158,7 @@ DECLARE
     key bytea;
     lkid text := gen_random_uuid()::text;
 BEGIN
+    PERFORM auth._required($1, 'secret');
     PERFORM auth._lock_keys();
     IF EXISTS (SELECT 1 FROM auth._keys k WHERE k.is_legacy) THEN
         RAISE EXCEPTION 'the legacy JWT secret was already migrated'
@@ -158,6 +189,7 @@ DECLARE
     ttl interval := current_setting('auth.jwks_cache_ttl')::interval;
     forced boolean := false;
 BEGIN
+    PERFORM auth._required($2, 'force');
     PERFORM auth._lock_keys();
     IF $1 IS NULL THEN
         SELECT * INTO k FROM auth._keys
@@ -212,6 +244,8 @@ DECLARE
     lifetime interval := current_setting('auth.jwt_max_lifetime')::interval;
     forced boolean := false;
 BEGIN
+    PERFORM auth._required($1, 'kid');
+    PERFORM auth._required($2, 'force');
     PERFORM auth._lock_keys();
     k := auth._key_for_update($1);
     IF k.state = 'in_use' THEN
@@ -254,10 +288,9 @@ AS $$
 DECLARE
     k auth._keys;
 BEGIN
+    PERFORM auth._required($1, 'kid');
+    PERFORM auth._required($2, 'to_state');
     PERFORM auth._lock_keys();
-    IF $2 IS NULL THEN
-        RAISE EXCEPTION 'to_state must not be NULL' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     k := auth._key_for_update($1);
     IF NOT ((k.state = 'standby' AND $2 = 'previously_used')
             OR (k.state IN ('previously_used', 'revoked') AND $2 = 'standby')) THEN
@@ -278,6 +311,7 @@ AS $$
 DECLARE
     k auth._keys;
 BEGIN
+    PERFORM auth._required($1, 'kid');
     PERFORM auth._lock_keys();
     k := auth._key_for_update($1);
     IF k.is_legacy THEN
@@ -329,7 +363,8 @@ BEGIN
     ELSE
         SELECT * INTO k FROM auth._keys WHERE auth._keys.kid = $2;
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'no signing key with kid "%"', $2 USING ERRCODE = 'invalid_parameter_value';
+            RAISE EXCEPTION 'no signing key with kid "%"', auth._shown($2)
+                USING ERRCODE = 'invalid_parameter_value';
         END IF;
         IF k.state = 'revoked' THEN
             RAISE EXCEPTION 'key % is revoked and cannot sign', k.kid
@@ -344,6 +379,14 @@ BEGIN
         extract(epoch FROM current_setting('auth.jwt_max_lifetime')::interval)::bigint);
 END $$;
 
+-- 3b. Claims functions are evaluated once per statement (src/planner.rs) -------------------
+
+ALTER FUNCTION auth.uid() SUPPORT auth._claims_support;
+ALTER FUNCTION auth.claims() SUPPORT auth._claims_support;
+ALTER FUNCTION auth.jwt() SUPPORT auth._claims_support;
+ALTER FUNCTION auth.role() SUPPORT auth._claims_support;
+ALTER FUNCTION auth.email() SUPPORT auth._claims_support;
+
 -- 4. Privileges -------------------------------------------------------------------------------
 
 -- Functions are executable by PUBLIC by default: take that away from everything internal or
@@ -352,11 +395,12 @@ END $$;
 -- privileges of whoever reads the view).
 REVOKE EXECUTE ON FUNCTION
     auth._lock_keys(), auth._audit(text, text, jsonb), auth._check_new_kid(text),
+    auth._shown(text), auth._required(anyelement, text),
     auth._key_for_update(text), auth._wait_text(interval),
     auth._insert_key(text, text, bytea, bytea, text, text, jsonb),
     auth._generate_key(text), auth._parse_jwk(jsonb), auth._parse_jwks(jsonb),
     auth._parse_pem(text, text), auth._parse_secret(bytea),
-    auth._keys_changed(), auth._sign(jsonb, text, text, bytea, bigint),
+    auth._keys_changed(), auth._sign(jsonb, text, text, bytea, bigint), auth._claims_support(internal),
     auth.create_key(text, text), auth.import_key(jsonb, text), auth.import_pem(text, text, text),
     auth.import_jwks(jsonb), auth.migrate_legacy_secret(text), auth.rotate_key(text, boolean),
     auth.revoke_key(text, boolean), auth.move_key(text, auth.key_state), auth.delete_key(text),

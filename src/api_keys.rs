@@ -109,8 +109,9 @@ thread_local! {
 fn read_table() -> Result<ApiKeySet, AuthError> {
     let mut legacy_enabled = true;
     let entries = latest::read(
-        c"SELECT k.id, k.kind, k.role::text, k.key_hash, k.revoked_at IS NOT NULL,
-                 coalesce((SELECT s.enabled FROM auth._switches s WHERE s.name = 'legacy_api_keys'), true)
+        c"SELECT k.id, k.kind, k.role::pg_catalog.text, k.key_hash, k.revoked_at IS NOT NULL,
+                 coalesce((SELECT s.enabled FROM auth._switches s
+                           WHERE s.name OPERATOR(pg_catalog.=) 'legacy_api_keys'::pg_catalog.text), true)
           FROM auth._api_keys k",
         |row| {
             legacy_enabled = row.get::<bool>(6).unwrap_or(true);

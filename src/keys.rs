@@ -9,6 +9,7 @@ use pg_auth_keys_jose::{self as jose, Alg, ImportedKey, SigningKey, VerifyKey};
 use pgrx::prelude::*;
 
 use crate::errors::{AuthError, OrRaise};
+use crate::jsonb_arg::JsonbArg;
 use crate::{keyset, shmem};
 
 type KeyRowOut = (
@@ -19,7 +20,11 @@ type KeyRowOut = (
 );
 
 fn parse_alg(alg: &str) -> Result<Alg, AuthError> {
-    Alg::parse(alg).ok_or_else(|| AuthError::BadArgument(format!("unsupported alg \"{alg}\"")))
+    Alg::parse(alg).ok_or_else(|| {
+        let shown: String = alg.chars().take(32).collect();
+        let more = if shown.len() < alg.len() { "…" } else { "" };
+        AuthError::BadArgument(format!("unsupported alg \"{shown}{more}\""))
+    })
 }
 
 fn check_fits(key: &VerifyKey) -> Result<(), AuthError> {
@@ -78,7 +83,7 @@ mod auth {
 
     #[pg_extern(immutable, parallel_safe)]
     fn _parse_jwk(
-        jwk: pgrx::JsonB,
+        jwk: JsonbArg,
     ) -> TableIterator<
         'static,
         (
@@ -88,13 +93,13 @@ mod auth {
             name!(private_key, Option<Vec<u8>>),
         ),
     > {
-        let key = jose::import_jwk(&jwk.0).or_raise();
+        let key = jose::import_jwk(&jwk.parse("jwk").or_raise()).or_raise();
         TableIterator::once(imported_row(key).or_raise())
     }
 
     #[pg_extern(immutable, parallel_safe)]
     fn _parse_jwks(
-        jwks: pgrx::JsonB,
+        jwks: JsonbArg,
     ) -> TableIterator<
         'static,
         (
@@ -104,7 +109,7 @@ mod auth {
             name!(private_key, Option<Vec<u8>>),
         ),
     > {
-        let keys = jose::import_jwks(&jwks.0).or_raise();
+        let keys = jose::import_jwks(&jwks.parse("jwks").or_raise()).or_raise();
         let rows: Vec<KeyRowOut> = keys
             .into_iter()
             .map(|k| imported_row(k).or_raise())

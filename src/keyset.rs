@@ -1,7 +1,9 @@
 //! This backend's view of the database's key set, kept exact by the shared generation counter.
 //!
-//! The hot path (`current`) costs one `AcceptInvalidationMessages` (a flag check when the queue
-//! is empty) and one atomic read. When the generation moved, the slots are copied from shared
+//! The view is fixed for a statement (`statement.rs`): within one, `current` returns the same set
+//! without looking at anything shared. The first call of a statement costs one
+//! `AcceptInvalidationMessages` (a flag check when the queue is empty) and one atomic read of the
+//! generation. When the generation moved, the slots are copied from shared
 //! memory and each key is prepared once; when this database's set is not loaded, it is read from
 //! `auth._keys` with the latest snapshot (never the transaction's, which may predate a revocation)
 //! and installed for every backend.
@@ -28,6 +30,7 @@ use pgrx::{
 use crate::errors::AuthError;
 use crate::latest;
 use crate::shmem::{self, KeyRow};
+use crate::statement::{self, StatementId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyState {
@@ -123,6 +126,9 @@ struct Local {
     /// Read inside a transaction that changed keys: includes its own uncommitted changes, so it
     /// is never installed in shared memory and is dropped when the transaction ends.
     private: bool,
+    /// The statement this view is fixed for (see `statement.rs`): until it ends, the set is
+    /// returned without looking at the generation.
+    statement: Option<StatementId>,
     set: Rc<KeySet>,
 }
 
@@ -184,6 +190,15 @@ pub(crate) fn keys_relid() -> Result<pg_sys::Oid, AuthError> {
 /// The key set as committed, for this statement.
 pub fn current() -> Result<Rc<KeySet>, AuthError> {
     let store = shmem::store()?;
+    let statement = statement::current();
+    if let Some(set) = LOCAL.with(|l| {
+        l.borrow()
+            .as_ref()
+            .filter(|l| !l.private && l.statement == Some(statement))
+            .map(|l| l.set.clone())
+    }) {
+        return Ok(set);
+    }
     let dboid = database();
     unsafe { pg_sys::AcceptInvalidationMessages() };
     let first = FIRST_USE.with(|f| f.replace(false));
@@ -196,10 +211,12 @@ pub fn current() -> Result<Rc<KeySet>, AuthError> {
     }
     let generation = store.generation();
     if let Some(set) = LOCAL.with(|l| {
-        l.borrow()
-            .as_ref()
-            .filter(|l| !l.private && l.generation == generation)
-            .map(|l| l.set.clone())
+        let mut l = l.borrow_mut();
+        let l = l
+            .as_mut()
+            .filter(|l| !l.private && l.generation == generation)?;
+        l.statement = Some(statement);
+        Some(l.set.clone())
     }) {
         return Ok(set);
     }
@@ -207,7 +224,7 @@ pub fn current() -> Result<Rc<KeySet>, AuthError> {
     for _ in 0..16 {
         if let Some((generation, slots)) = store.read_db(dboid) {
             let set = Rc::new(KeySet::from_slots(&slots));
-            remember(generation, false, &set);
+            remember(generation, Some(statement), &set);
             return Ok(set);
         }
         let seen = store.generation();
@@ -217,7 +234,7 @@ pub fn current() -> Result<Rc<KeySet>, AuthError> {
             // A parallel worker cannot take the latest snapshot; it used the statement's and keeps
             // the result to itself (see read_table).
             let set = Rc::new(KeySet::from_slots(&rows_as_slots(&rows)));
-            remember(seen, false, &set);
+            remember(seen, Some(statement), &set);
             return Ok(set);
         }
         store.install_db(dboid, seen, &rows)?;
@@ -227,11 +244,13 @@ pub fn current() -> Result<Rc<KeySet>, AuthError> {
     ))
 }
 
-fn remember(generation: u64, private: bool, set: &Rc<KeySet>) {
+/// Keep `set`: shared (fixed for `statement`), or private to this transaction (None).
+fn remember(generation: u64, statement: Option<StatementId>, set: &Rc<KeySet>) {
     LOCAL.with(|l| {
         *l.borrow_mut() = Some(Local {
             generation,
-            private,
+            private: statement.is_none(),
+            statement,
             set: set.clone(),
         })
     });
@@ -252,7 +271,7 @@ fn private_set() -> Result<Rc<KeySet>, AuthError> {
         return Ok(set);
     }
     let set = Rc::new(KeySet::from_slots(&rows_as_slots(&read_table()?)));
-    remember(0, true, &set);
+    remember(0, None, &set);
     Ok(set)
 }
 
@@ -265,7 +284,7 @@ fn rows_as_slots(rows: &[KeyRow]) -> Vec<shmem::Slot> {
 /// transaction cannot resurrect a revoked key.
 fn read_table() -> Result<Vec<KeyRow>, AuthError> {
     latest::read(
-        c"SELECT kid, alg, state::text, is_legacy, verify_key FROM auth._keys",
+        c"SELECT kid, alg, state::pg_catalog.text, is_legacy, verify_key FROM auth._keys",
         |row| {
             let alg = Alg::parse(&row.get::<String>(2)?)?;
             let state = KeyState::parse(&row.get::<String>(3)?).unwrap_or(KeyState::Revoked);

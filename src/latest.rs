@@ -7,7 +7,9 @@
 //!   and a commit is visible before its callback bumps the counter).
 //! - As the owner: verification runs as whoever calls it (RLS policies), who holds no privilege
 //!   on `auth._keys` or `auth._api_keys`. The user id is switched with
-//!   `SECURITY_LOCAL_USERID_CHANGE` for the duration of the query only.
+//!   `SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION` and `search_path` is pinned
+//!   to `pg_catalog, pg_temp` for the duration of the query only, as for a SECURITY DEFINER
+//!   function; the queries also name every type and operator with its schema.
 //! - Read-only: on a hot standby nothing may assign a transaction id, so the query is planned
 //!   and run with the raw SPI calls rather than pgrx's helpers.
 
@@ -52,9 +54,25 @@ pub fn read<T>(query: &CStr, mut map: impl FnMut(&Row) -> Option<T>) -> Result<V
         let mut saved_user = pg_sys::InvalidOid;
         let mut saved_ctx = 0;
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
+        // As SECURITY DEFINER functions do: the caller's search_path must not choose what the
+        // query means (a pg_temp domain named `text` would run the caller's code as the owner).
+        // The GUC nest level is undone below, or by transaction abort on an ERROR.
+        let guc_level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
         pg_sys::SetUserIdAndSecContext(
             owner,
-            saved_ctx | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+            saved_ctx
+                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
         // An ERROR inside restores the user id through transaction abort; on success we restore it.
         let rows = Spi::connect(|_client| -> Result<Vec<T>, AuthError> {
@@ -101,6 +119,7 @@ pub fn read<T>(query: &CStr, mut map: impl FnMut(&Row) -> Option<T>) -> Result<V
             Ok(out)
         });
         pg_sys::SetUserIdAndSecContext(saved_user, saved_ctx);
+        pg_sys::AtEOXact_GUC(true, guc_level);
         rows
     }
 }

@@ -8,12 +8,15 @@ use pgrx::prelude::*;
 mod api_keys;
 mod claims;
 mod errors;
+mod jsonb_arg;
 mod keys;
 mod keyset;
 mod latest;
+mod planner;
 mod postgrest;
 mod settings;
 mod shmem;
+mod statement;
 mod stats;
 mod tokens;
 
@@ -46,6 +49,7 @@ pub extern "C-unwind" fn _PG_init() {
         pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);
     }
     keyset::register_callbacks();
+    statement::install_hooks();
 }
 
 mod auth {

@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api_keys;
 use crate::errors::{AuthError, OrRaise};
+use crate::jsonb_arg::JsonbArg;
 use crate::keyset::{self, KeySet};
 use crate::settings;
 use crate::shmem::{self, Stat};
@@ -203,7 +204,24 @@ fn peek_json(segment: Option<&str>) -> Value {
                 .ok()
         })
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .map(|v| {
+            if holds_nul(&v) {
+                // jsonb cannot hold U+0000; such a token is refused as malformed anyway.
+                json!("(not shown: it holds a NUL character)")
+            } else {
+                v
+            }
+        })
         .unwrap_or(Value::Null)
+}
+
+fn holds_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
 }
 
 /// What a person in psql wants to know about a token; never raises for a bad token.
@@ -285,12 +303,13 @@ mod auth {
     /// Internal: called by auth.sign_jwt with the key it selected.
     #[pg_extern(volatile, parallel_unsafe)]
     fn _sign(
-        claims: pgrx::JsonB,
+        claims: JsonbArg,
         kid: &str,
         alg: &str,
         private_key: &[u8],
         lifetime_secs: i64,
     ) -> String {
-        sign(&claims.0, kid, alg, private_key, lifetime_secs).or_raise()
+        let claims = claims.parse_exact("claims").or_raise();
+        sign(&claims, kid, alg, private_key, lifetime_secs).or_raise()
     }
 }

@@ -21,9 +21,13 @@ pub enum JsonError {
     NotObject,
     /// An object (at any depth) names the same member twice.
     Duplicate,
+    /// A string or member name holds U+0000, which PostgreSQL text and jsonb cannot hold: a
+    /// token with one would verify and then fail to become SQL values.
+    Nul,
 }
 
 const DUPLICATE: &str = "duplicate member name";
+const NUL: &str = "NUL character";
 
 /// Parse `bytes` as one JSON object, refusing duplicate member names at any depth.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
@@ -33,6 +37,7 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
         Err(e) if e.is_data() && e.to_string().starts_with(DUPLICATE) => {
             return Err(JsonError::Duplicate)
         }
+        Err(e) if e.is_data() && e.to_string().starts_with(NUL) => return Err(JsonError::Nul),
         Err(_) => return Err(JsonError::Syntax),
     };
     de.end().map_err(|_| JsonError::Syntax)?;
@@ -42,7 +47,76 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
     }
 }
 
+/// Does every number in the JSON `text` survive parsing as a double (RFC 8259 §6, RFC 7493 §2.2)?
+/// `1.50` and `0.1` do; `18446744073709551616`, `0.10000000000000000001` and `1e-400` do not.
+/// `text` must be valid JSON (as PostgreSQL's jsonb output is); strings are skipped.
+pub fn numbers_survive_doubles(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                if !number_survives_double(&text[start..i]) {
+                    return false;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    true
+}
+
+/// Significant digits and decimal exponent of a JSON number: `1.50e2` → ("15", 2), meaning
+/// 0.15 × 10^3; zero → ("", 0).
+fn decimal_digits(number: &str) -> Option<(String, i64)> {
+    let unsigned = number.strip_prefix('-').unwrap_or(number);
+    let (mantissa, exp) = match unsigned.find(['e', 'E']) {
+        Some(p) => (&unsigned[..p], unsigned[p + 1..].parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = format!("{int}{frac}");
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0').to_string();
+    if digits.is_empty() {
+        return Some((digits, 0));
+    }
+    Some((digits, exp + int.len() as i64 - leading as i64))
+}
+
+fn number_survives_double(number: &str) -> bool {
+    let Ok(v) = number.parse::<f64>() else {
+        return false;
+    };
+    if !v.is_finite() {
+        return false;
+    }
+    // `{:e}` prints the shortest digits that parse back to the same double.
+    decimal_digits(number) == decimal_digits(&format!("{v:e}"))
+}
+
 struct StrictSeed;
+
+fn no_nul<E: de::Error>(s: &str) -> Result<(), E> {
+    if s.contains('\0') {
+        Err(E::custom(NUL))
+    } else {
+        Ok(())
+    }
+}
 
 impl<'de> DeserializeSeed<'de> for StrictSeed {
     type Value = Value;
@@ -79,11 +153,13 @@ impl<'de> Visitor<'de> for StrictVisitor {
             .ok_or_else(|| E::custom("non-finite number"))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        no_nul(v)?;
         Ok(Value::String(v.to_owned()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        no_nul(&v)?;
         Ok(Value::String(v))
     }
 
@@ -106,6 +182,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
+            no_nul(&key)?;
             if out.contains_key(&key) {
                 return Err(de::Error::custom(DUPLICATE));
             }
@@ -155,6 +232,32 @@ mod tests {
         assert_eq!(parse_object(br#"{"\ud800":1}"#), Err(JsonError::Syntax));
         let ok = parse_object(br#"{"a":"\ud83d\ude00"}"#).unwrap();
         assert_eq!(ok["a"], "\u{1f600}");
+    }
+
+    #[test]
+    fn numbers_that_survive_doubles() {
+        for ok in [
+            r#"{"a":1.50,"b":0.1,"c":-0,"d":1e300,"e":[9007199254740992],"s":"1e-400"}"#,
+            r#"{"exp":1700000000,"x":-12.5e-3,"y":0,"z":"\"18446744073709551616"}"#,
+        ] {
+            assert!(numbers_survive_doubles(ok), "{ok}");
+        }
+        for lossy in [
+            r#"{"a":18446744073709551616}"#,
+            r#"{"a":0.10000000000000000001}"#,
+            r#"{"a":1e-400}"#,
+            r#"{"a":[1,123456789012345678901234567890]}"#,
+        ] {
+            assert!(!numbers_survive_doubles(lossy), "{lossy}");
+        }
+    }
+
+    #[test]
+    fn nul_characters_refused() {
+        assert_eq!(parse_object(br#"{"a":"x\u0000y"}"#), Err(JsonError::Nul));
+        assert_eq!(parse_object(br#"{"a\u0000":1}"#), Err(JsonError::Nul));
+        assert_eq!(parse_object(br#"{"a":["\u0000"]}"#), Err(JsonError::Nul));
+        assert!(parse_object(br#"{"a":"\u0001"}"#).is_ok());
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub struct ParsedToken {
 fn malformed_json(e: JsonError, what: &'static str) -> TokenError {
     match e {
         JsonError::Duplicate => TokenError::Malformed("duplicate member name"),
+        JsonError::Nul => TokenError::Malformed("NUL character in JSON"),
         JsonError::Syntax | JsonError::NotObject => TokenError::Malformed(what),
     }
 }

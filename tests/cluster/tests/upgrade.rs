@@ -84,7 +84,9 @@ fn upgrade_from_the_first_release_keeps_everything_and_matches_a_fresh_install()
     let cluster = Cluster::start_with_conf("upgrade", CONF);
     let mut admin = cluster.connect();
     for db in ["upgraded", "fresh"] {
-        admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .unwrap();
     }
 
     // The first release, with the legacy secret, rotated keys, a revoked key and tokens.
