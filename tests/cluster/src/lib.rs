@@ -498,6 +498,13 @@ fn pg_bindir() -> &'static Path {
     })
 }
 
+/// A client program of the tested PostgreSQL installation, `$(pg_config --bindir)/<name>`
+/// (e.g. `pgbench`), to run as the current OS user with [`Cluster::conninfo`] or `-h
+/// <Cluster::dir> -p <Cluster::port>`.
+pub fn pg_program(name: &str) -> PathBuf {
+    pg_bindir().join(name)
+}
+
 fn current_uid() -> u32 {
     static UID: OnceLock<u32> = OnceLock::new();
     *UID.get_or_init(|| {
