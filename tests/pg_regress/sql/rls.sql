@@ -88,3 +88,30 @@ SELECT auth.authenticate(:'alice') IS NOT NULL AS bound;
 SELECT auth.uid() IS NULL AS gone_after_the_transaction;
 SELECT auth.authenticate(:'alice', is_local => false) IS NOT NULL AS bound_for_session;
 SELECT auth.uid() AS still_alice;
+
+-- 4. Once per statement. In a query that reads a table, each claims call becomes an InitPlan
+-- (a planner support function does it), so a policy written the natural way costs what a
+-- literal costs; the functions are STABLE, so this is what they mean anyway.
+EXPLAIN (COSTS OFF) SELECT id FROM notes WHERE owner = auth.uid();
+BEGIN;
+SET LOCAL ROLE authenticated;
+EXPLAIN (COSTS OFF) SELECT id FROM notes;
+ROLLBACK;
+-- A query that reads no table, PL/pgSQL expressions and column defaults call them directly.
+EXPLAIN (COSTS OFF) SELECT auth.uid();
+CREATE FUNCTION whoami() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    IF auth.uid() IS NULL THEN
+        RETURN 'anonymous';
+    END IF;
+    RETURN auth.email();
+END $$;
+SELECT whoami() AS session_binding;
+CREATE TABLE owned (id int PRIMARY KEY, owner uuid DEFAULT auth.uid());
+INSERT INTO owned (id) VALUES (1);
+COPY owned (id) FROM stdin;
+2
+\.
+SELECT id, owner FROM owned ORDER BY id;
+DROP TABLE owned;
+DROP FUNCTION whoami();
