@@ -96,7 +96,7 @@ CREATE FUNCTION auth._verify_api_key(
 	"kind" TEXT,  /* String */
 	"role" TEXT  /* String */
 )
-STRICT STABLE PARALLEL SAFE
+STRICT STABLE PARALLEL RESTRICTED
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_verify_api_key_wrapper';
 
@@ -111,8 +111,10 @@ AS 'MODULE_PATHNAME', '_verify_api_key_wrapper';
 -- once (and only if) the transaction commits.
 
 -- The key's id, kind and role; SQLSTATE 28000 when it is malformed, unknown or revoked.
+-- PARALLEL RESTRICTED: a parallel worker has no copy of the API keys, and under REPEATABLE READ
+-- it cannot read the table with a snapshot newer than the transaction's (src/latest.rs).
 CREATE FUNCTION auth.verify_api_key(key text) RETURNS TABLE (id uuid, kind text, role name)
-LANGUAGE sql STABLE STRICT PARALLEL SAFE
+LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
 AS $$ SELECT v.id, v.kind, v.role::pg_catalog.name FROM auth._verify_api_key($1) v $$;
 
 CREATE FUNCTION auth._lock_api_keys() RETURNS void
@@ -161,9 +163,10 @@ DECLARE
     k auth._api_keys;
     allowed text[] := string_to_array(replace(current_setting('auth.allowed_roles'), ' ', ''), ',');
 BEGIN
+    -- The messages never repeat the argument: a key pasted into the wrong argument would
+    -- otherwise end up in the error and the server log.
     IF $1 IS NULL OR $1 NOT IN ('publishable', 'secret') THEN
-        RAISE EXCEPTION 'api key kind must be ''publishable'' or ''secret'', not %',
-            coalesce(quote_literal(auth._shown($1)), 'NULL')
+        RAISE EXCEPTION 'api key kind must be ''publishable'' or ''secret'''
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'legacy anon and service_role keys are registered with auth.import_legacy_api_key';
     END IF;
@@ -175,7 +178,7 @@ BEGIN
     k.name := $2;
     k.role := coalesce($3, CASE $1 WHEN 'publishable' THEN 'anon' ELSE 'service_role' END);
     IF NOT k.role::text = ANY (allowed) THEN
-        RAISE EXCEPTION 'role % is not in auth.allowed_roles (%)', quote_ident(k.role),
+        RAISE EXCEPTION 'the role is not one of auth.allowed_roles (%)',
             current_setting('auth.allowed_roles') USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF k.kind = 'publishable' AND k.role = 'service_role' THEN
@@ -271,6 +274,7 @@ DECLARE
     l record;
     k auth._api_keys;
 BEGIN
+    PERFORM auth._required($1, 'jwt');
     PERFORM auth._lock_api_keys();
     SELECT * INTO l FROM auth._legacy_api_key($1);
     IF EXISTS (SELECT 1 FROM auth._api_keys a WHERE a.key_hash = l.key_hash) THEN

@@ -315,8 +315,8 @@ pub(crate) mod auth {
 
     /// The key's id, kind and role, or SQLSTATE 28000 when it is malformed, unknown or revoked.
     /// `auth.verify_api_key` (sql/api_keys.sql) returns the role as type `name`, which pgrx
-    /// cannot return.
-    #[pg_extern(stable, parallel_safe)]
+    /// cannot return. Parallel restricted, as `verify_api_key` says why.
+    #[pg_extern(stable, parallel_restricted)]
     fn _verify_api_key(
         key: &str,
     ) -> TableIterator<

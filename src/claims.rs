@@ -12,6 +12,7 @@ use pgrx::prelude::*;
 use serde_json::Value;
 
 use crate::errors::{AuthError, OrRaise};
+use crate::headers::Headers;
 use crate::keyset::{self, KeySet};
 use crate::settings::{self, ClaimsSource};
 use crate::tokens::{self, Verified};
@@ -50,13 +51,10 @@ pub(crate) fn guc(name: &std::ffi::CStr) -> Option<String> {
 }
 
 /// The bearer token of PostgREST's `request.headers` setting, if any.
+/// Read as `pre_request` reads it (src/headers.rs); malformed headers mean anonymous.
 fn bearer_from_headers() -> Option<String> {
-    let headers: Value = serde_json::from_str(&guc(c"request.headers")?).ok()?;
-    let auth = headers.get("authorization")?.as_str()?;
-    let (scheme, token) = auth.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
+    let headers = Headers::current().ok()?;
+    headers.bearer().ok().flatten().map(str::to_string)
 }
 
 /// What the current claims are derived from, as one comparable string.

@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 mod api_keys;
 mod claims;
 mod errors;
+mod headers;
 mod jsonb_arg;
 mod keys;
 mod keyset;

@@ -4,10 +4,11 @@
 //! SQLSTATE PT401 with what this returns, so PostgREST answers HTTP 401.
 
 use pgrx::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
 use crate::errors::{AuthError, OrRaise};
-use crate::{api_keys, claims, tokens};
+use crate::headers::{Headers, HeadersError};
+use crate::{api_keys, tokens};
 
 /// A refused request: message, detail and hint for the client.
 struct Refusal {
@@ -30,44 +31,41 @@ impl Refusal {
     }
 }
 
-/// PostgREST lower-cases header names; a hand-written request.headers may not.
-fn header<'a>(headers: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.as_str())
-}
-
 /// A request made by a web browser: browsers send `Origin` on cross-origin requests and the
 /// `Sec-Fetch-*` metadata headers on every request, and identify as `Mozilla/…`.
-fn from_browser(headers: &Map<String, Value>) -> bool {
-    headers.keys().any(|k| {
-        k.eq_ignore_ascii_case("origin") || k.to_ascii_lowercase().starts_with("sec-fetch-")
-    }) || header(headers, "user-agent").is_some_and(|ua| ua.starts_with("Mozilla/"))
+fn from_browser(headers: &Headers) -> Result<bool, &'static str> {
+    Ok(headers.get("origin")?.is_some()
+        || headers.any_with_prefix("sec-fetch-")
+        || headers
+            .get("user-agent")?
+            .is_some_and(|ua| ua.starts_with("Mozilla/")))
+}
+
+fn malformed(why: &'static str) -> Refusal {
+    Refusal::new("malformed request headers", why)
 }
 
 /// Why this request must be refused, or None when it may proceed.
 fn check_request() -> Result<Option<Refusal>, AuthError> {
-    let Some(raw) = claims::guc(c"request.headers") else {
-        return Ok(Some(
-            Refusal::new("missing api key", "request.headers is not set")
-                .hint("send the API key in the apikey header"),
-        ));
-    };
-    let headers = match serde_json::from_str::<Value>(&raw) {
-        Ok(Value::Object(h)) => h,
-        _ => {
-            return Ok(Some(Refusal::new(
-                "malformed request headers",
-                "request.headers is not a JSON object",
-            )))
+    let headers = match Headers::current() {
+        Ok(h) => h,
+        Err(HeadersError::NotSet) => {
+            return Ok(Some(
+                Refusal::new("missing api key", "request.headers is not set")
+                    .hint("send the API key in the apikey header"),
+            ))
         }
+        Err(HeadersError::Malformed(why)) => return Ok(Some(malformed(why))),
     };
-    let Some(apikey) = header(&headers, "apikey") else {
-        return Ok(Some(
-            Refusal::new("missing api key", "the apikey header is missing")
-                .hint("send a publishable or secret API key in the apikey header"),
-        ));
+    let apikey = match headers.get("apikey") {
+        Ok(Some(key)) => key,
+        Ok(None) => {
+            return Ok(Some(
+                Refusal::new("missing api key", "the apikey header is missing")
+                    .hint("send a publishable or secret API key in the apikey header"),
+            ))
+        }
+        Err(why) => return Ok(Some(malformed(why))),
     };
     let entry = match api_keys::verify(apikey) {
         Ok(entry) => entry,
@@ -76,7 +74,11 @@ fn check_request() -> Result<Option<Refusal>, AuthError> {
         }
         Err(e) => return Err(e),
     };
-    if entry.is_elevated() && from_browser(&headers) {
+    let browser = match from_browser(&headers) {
+        Ok(browser) => browser,
+        Err(why) => return Ok(Some(malformed(why))),
+    };
+    if entry.is_elevated() && browser {
         return Ok(Some(
             Refusal::new(
                 "secret api keys cannot be used in a browser",
@@ -85,26 +87,17 @@ fn check_request() -> Result<Option<Refusal>, AuthError> {
             .hint("use a publishable key in browsers; keep secret keys on servers"),
         ));
     }
-    if let Some(authorization) = header(&headers, "authorization") {
-        let bearer = authorization
-            .trim()
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        let Some(token) = bearer else {
-            return Ok(Some(Refusal::new(
-                "invalid authorization header",
-                "expected: Bearer <token>",
-            )));
-        };
-        if token != apikey {
-            match tokens::verify(token) {
-                Ok(_) => {}
-                Err(AuthError::Token(why)) => {
-                    return Ok(Some(Refusal::new("invalid jwt", why.to_string())))
-                }
-                Err(e) => return Err(e),
+    let token = match headers.bearer() {
+        Ok(token) => token,
+        Err(why) => return Ok(Some(Refusal::new("invalid authorization header", why))),
+    };
+    if let Some(token) = token.filter(|t| *t != apikey) {
+        match tokens::verify(token) {
+            Ok(_) => {}
+            Err(AuthError::Token(why)) => {
+                return Ok(Some(Refusal::new("invalid jwt", why.to_string())))
             }
+            Err(e) => return Err(e),
         }
     }
     Ok(None)
