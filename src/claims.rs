@@ -15,6 +15,7 @@ use crate::errors::{AuthError, OrRaise};
 use crate::headers::Headers;
 use crate::keyset::{self, KeySet};
 use crate::settings::{self, ClaimsSource};
+use crate::statement::{self, StatementId};
 use crate::tokens::{self, Verified};
 
 /// A token bound by `auth.authenticate`.
@@ -24,14 +25,17 @@ struct Bound {
     local: bool,
 }
 
-/// The last answer of `current_claims`, and what it depended on.
+/// The last answer of `current_claims`, and what it depended on. It is reused only within the
+/// statement it was made for (the key set and the settings are fixed for a statement), and only
+/// while the raw input — the bound token, or the text of the setting the claims come from — is
+/// byte for byte the same: a comparison in place, no copy and no JSON parse per call.
 struct LastAnswer {
-    set: Rc<KeySet>,
+    statement: StatementId,
     source: ClaimsSource,
-    input: String,
+    raw: Vec<u8>,
     answer: Option<Rc<Verified>>,
-    exp: f64,
-    leeway: i64,
+    /// `sub` as a uuid, parsed once: `auth.uid()` is what policies call per row.
+    uid: Option<[u8; 16]>,
 }
 
 thread_local! {
@@ -39,40 +43,45 @@ thread_local! {
     static LAST: RefCell<Option<LastAnswer>> = const { RefCell::new(None) };
 }
 
+/// A setting's value, or None when it is not set.
 pub(crate) fn guc(name: &std::ffi::CStr) -> Option<String> {
+    with_guc(name, |raw| {
+        raw.map(|r| String::from_utf8_lossy(r).into_owned())
+    })
+}
+
+/// Call `f` with a setting's bytes, borrowed where PostgreSQL keeps them.
+fn with_guc<R>(name: &std::ffi::CStr, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
+    // SAFETY: the string lives until the setting changes, which cannot happen during `f`.
     unsafe {
         let p = pg_sys::GetConfigOption(name.as_ptr(), true, false);
         if p.is_null() {
-            None
+            f(None)
         } else {
-            Some(std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+            f(Some(std::ffi::CStr::from_ptr(p).to_bytes()))
         }
     }
 }
 
-/// The bearer token of PostgREST's `request.headers` setting, if any.
-/// Read as `pre_request` reads it (src/headers.rs); malformed headers mean anonymous.
-fn bearer_from_headers() -> Option<String> {
-    let headers = Headers::current().ok()?;
-    headers.bearer().ok().flatten().map(str::to_string)
-}
-
-/// What the current claims are derived from, as one comparable string.
-fn claims_input(source: ClaimsSource) -> String {
+/// Call `f` with what the claims of `source` come from: the token bound by authenticate, else
+/// the text of `request.headers` (verified), or the text of `request.jwt.claims` (postgrest).
+fn with_raw_input<R>(source: ClaimsSource, f: impl FnOnce(&[u8]) -> R) -> R {
     match source {
-        ClaimsSource::Verified => BOUND
-            .with(|b| b.borrow().as_ref().map(|b| b.token.clone()))
-            .or_else(bearer_from_headers)
-            .unwrap_or_default(),
-        ClaimsSource::Postgrest => guc(c"request.jwt.claims").unwrap_or_default(),
+        ClaimsSource::Verified => BOUND.with(|b| match b.borrow().as_ref() {
+            Some(bound) => f(bound.token.as_bytes()),
+            None => with_guc(c"request.headers", |raw| f(raw.unwrap_or_default())),
+        }),
+        ClaimsSource::Postgrest => {
+            with_guc(c"request.jwt.claims", |raw| f(raw.unwrap_or_default()))
+        }
     }
 }
 
-fn exp_of(v: &Verified) -> f64 {
-    v.claims
-        .get("exp")
-        .and_then(Value::as_f64)
-        .unwrap_or(f64::INFINITY)
+/// The bearer token of PostgREST's `request.headers`, read as `pre_request` reads it
+/// (src/headers.rs); malformed headers mean anonymous.
+fn bearer_of(headers: &str) -> Option<String> {
+    let headers = Headers::parse(headers).ok()?;
+    headers.bearer().ok().flatten().map(str::to_string)
 }
 
 /// Claims from `request.jwt.claims` as PostgREST sets them (auth.claims_source = postgrest):
@@ -86,51 +95,62 @@ fn postgrest_claims(set: &KeySet, input: &str) -> Option<Rc<Verified>> {
             return None;
         }
     }
-    Some(Rc::new(Verified { claims }))
+    Some(Rc::new(Verified::new(claims)))
+}
+
+/// The claims `raw` (from `source`) stand for.
+fn derive(source: ClaimsSource, raw: &[u8]) -> Result<Option<Rc<Verified>>, AuthError> {
+    let set = keyset::current()?;
+    let text = String::from_utf8_lossy(raw);
+    let token = match source {
+        ClaimsSource::Postgrest if !text.is_empty() => return Ok(postgrest_claims(&set, &text)),
+        ClaimsSource::Postgrest => return Ok(None),
+        ClaimsSource::Verified if BOUND.with(|b| b.borrow().is_some()) => text.into_owned(),
+        ClaimsSource::Verified => match bearer_of(&text) {
+            Some(token) => token,
+            None => return Ok(None),
+        },
+    };
+    match tokens::verify(&token) {
+        Ok(v) => Ok(Some(v)),
+        Err(AuthError::Token(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Call `f` with the current answer, deriving it again only when what it depends on changed.
+fn with_current<R>(f: impl FnOnce(&LastAnswer) -> R) -> Result<R, AuthError> {
+    let statement = statement::current();
+    let source = settings::CLAIMS_SOURCE.get();
+    let fresh = with_raw_input(source, |raw| {
+        LAST.with(|l| {
+            l.borrow().as_ref().is_some_and(|l| {
+                l.statement == statement && l.source == source && l.raw.as_slice() == raw
+            })
+        })
+    });
+    if !fresh {
+        let raw = with_raw_input(source, <[u8]>::to_vec);
+        let answer = derive(source, &raw)?;
+        let uid = answer
+            .as_ref()
+            .and_then(|v| v.claims.get("sub")?.as_str().and_then(uuid_bytes));
+        LAST.with(|l| {
+            *l.borrow_mut() = Some(LastAnswer {
+                statement,
+                source,
+                raw,
+                answer,
+                uid,
+            })
+        });
+    }
+    Ok(LAST.with(|l| f(l.borrow().as_ref().expect("set above"))))
 }
 
 /// The current request's verified claims, or None when anonymous.
 pub fn current_claims() -> Result<Option<Rc<Verified>>, AuthError> {
-    let set = keyset::current()?;
-    let source = settings::CLAIMS_SOURCE.get();
-    let input = claims_input(source);
-    let now = tokens::now_secs() as f64;
-    let reuse = LAST.with(|l| {
-        l.borrow().as_ref().and_then(|l| {
-            let same = Rc::ptr_eq(&l.set, &set)
-                && l.source == source
-                && l.input == input
-                && l.leeway == settings::LEEWAY_SECS.get() as i64;
-            (same && now <= l.exp + l.leeway as f64).then(|| l.answer.clone())
-        })
-    });
-    if let Some(answer) = reuse {
-        return Ok(answer);
-    }
-    let answer = if input.is_empty() {
-        None
-    } else {
-        match source {
-            ClaimsSource::Verified => match tokens::verify(&input) {
-                Ok(v) => Some(v),
-                Err(AuthError::Token(_)) => None,
-                Err(e) => return Err(e),
-            },
-            ClaimsSource::Postgrest => postgrest_claims(&set, &input),
-        }
-    };
-    let exp = answer.as_deref().map(exp_of).unwrap_or(f64::INFINITY);
-    LAST.with(|l| {
-        *l.borrow_mut() = Some(LastAnswer {
-            set,
-            source,
-            input,
-            answer: answer.clone(),
-            exp,
-            leeway: settings::LEEWAY_SECS.get() as i64,
-        })
-    });
-    Ok(answer)
+    with_current(|l| l.answer.clone())
 }
 
 fn claim_text(name: &str) -> Option<String> {
@@ -173,24 +193,21 @@ mod auth {
 
     /// The current request's verified claims, or NULL when anonymous.
     #[pg_extern(stable, parallel_safe)]
-    fn claims() -> Option<pgrx::JsonB> {
-        current_claims()
-            .or_raise()
-            .map(|v| pgrx::JsonB(Value::Object(v.claims.clone())))
+    fn claims() -> Option<tokens::ClaimsJsonb> {
+        current_claims().or_raise().map(|v| v.to_jsonb())
     }
 
     /// Same as auth.claims(); the Supabase-compatible name.
     #[pg_extern(stable, parallel_safe)]
-    fn jwt() -> Option<pgrx::JsonB> {
+    fn jwt() -> Option<tokens::ClaimsJsonb> {
         claims()
     }
 
     /// The `sub` claim as a uuid; NULL when anonymous or when `sub` is not a uuid.
     #[pg_extern(stable, parallel_safe)]
     fn uid() -> Option<pgrx::Uuid> {
-        let sub = claim_text("sub")?;
-        let parsed = uuid_bytes(&sub)?;
-        Some(pgrx::Uuid::from_bytes(parsed))
+        let uid = with_current(|l| l.uid).or_raise()?;
+        Some(pgrx::Uuid::from_bytes(uid))
     }
 
     /// The claim named by auth.role_claim (default `role`).

@@ -20,13 +20,80 @@ use crate::jsonb_arg::JsonbArg;
 use crate::keyset::{self, KeySet};
 use crate::settings;
 use crate::shmem::{self, Stat};
+use crate::statement::{self, StatementId};
 
 pub type Claims = Map<String, Value>;
 
 /// A token whose signature verified with a trusted key.
 pub struct Verified {
     pub claims: Claims,
+    /// The claims as a flat jsonb value, encoded on first use: a cache hit returns a copy of it
+    /// instead of cloning the map, printing it as text and parsing that with jsonb_in.
+    jsonb: std::cell::OnceCell<Box<[u8]>>,
 }
+
+impl Verified {
+    pub fn new(claims: Claims) -> Verified {
+        Verified {
+            claims,
+            jsonb: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Claims parsed from a verified token's `payload`, which is their JSON text: jsonb is
+    /// made from that text directly (no clone of the map, no printing it again).
+    fn from_payload(claims: Claims, payload: &[u8]) -> Verified {
+        let v = Verified::new(claims);
+        // Valid JSON has no NUL byte; if it had one, to_jsonb would encode from the map instead.
+        if let Ok(text) = std::ffi::CString::new(payload) {
+            let _ = v.jsonb.set(unsafe { jsonb_from_text(&text) });
+        }
+        v
+    }
+
+    /// The claims as jsonb, in the current memory context.
+    pub fn to_jsonb(&self) -> ClaimsJsonb {
+        let bytes = self.jsonb.get_or_init(|| {
+            let text = serde_json::to_string(&self.claims).expect("a map of JSON values prints");
+            let text = std::ffi::CString::new(text).expect("printed JSON has no NUL byte");
+            unsafe { jsonb_from_text(&text) }
+        });
+        unsafe {
+            let p = pg_sys::palloc(bytes.len()) as *mut u8;
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+            ClaimsJsonb(pg_sys::Datum::from(p))
+        }
+    }
+}
+
+/// jsonb_in of `text`, copied out of the memory context it was made in.
+unsafe fn jsonb_from_text(text: &std::ffi::CStr) -> Box<[u8]> {
+    unsafe {
+        let datum = pgrx::fcinfo::direct_function_call_as_datum(
+            pg_sys::jsonb_in,
+            &[Some(pg_sys::Datum::from(text.as_ptr()))],
+        )
+        .expect("jsonb_in returns a value");
+        let p = datum.cast_mut_ptr::<pg_sys::varlena>();
+        let bytes: Box<[u8]> =
+            std::slice::from_raw_parts(p as *const u8, pgrx::varlena::varsize_any(p)).into();
+        pg_sys::pfree(p.cast());
+        bytes
+    }
+}
+
+/// A jsonb datum made by [`Verified::to_jsonb`], returned to SQL as it is.
+pub struct ClaimsJsonb(pg_sys::Datum);
+
+unsafe impl pgrx::callconv::BoxRet for ClaimsJsonb {
+    unsafe fn box_into<'fcx>(
+        self,
+        fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
+    ) -> pgrx::datum::Datum<'fcx> {
+        unsafe { fcinfo.return_raw_datum(self.0) }
+    }
+}
+pgrx::impl_sql_translatable!(ClaimsJsonb, "jsonb");
 
 struct TokenCache {
     set: Option<Rc<KeySet>>,
@@ -58,6 +125,25 @@ pub fn claim_rules() -> ClaimRules {
             .filter(|r| !r.is_empty())
             .collect(),
     }
+}
+
+thread_local! {
+    /// The claim rules of the running statement (settings are read once per statement).
+    static RULES: RefCell<Option<(StatementId, ClaimRules)>> = const { RefCell::new(None) };
+}
+
+/// Check `claims` with the running statement's rules at the current time.
+fn check_claims_now(claims: &Claims) -> Result<(), TokenError> {
+    let statement = statement::current();
+    RULES.with(|r| {
+        let mut r = r.borrow_mut();
+        if !matches!(&*r, Some((s, _)) if *s == statement) {
+            *r = Some((statement, claim_rules()));
+        }
+        let (_, rules) = r.as_mut().expect("set above");
+        rules.now = now_secs();
+        jose::check_claims(claims, rules)
+    })
 }
 
 fn max_token_bytes() -> usize {
@@ -116,9 +202,7 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
 
 fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, TokenError> {
     let parsed = verify_signature(set, token)?;
-    Ok(Verified {
-        claims: parsed.claims()?,
-    })
+    Ok(Verified::from_payload(parsed.claims()?, parsed.payload()))
 }
 
 /// Verify a token completely (signature, key state, claims), counting the outcome.
@@ -141,7 +225,6 @@ fn verify_with_cache(
     token: &str,
     store: &shmem::Store,
 ) -> Result<Rc<Verified>, TokenError> {
-    let rules = claim_rules();
     let capacity = settings::TOKEN_CACHE_ENTRIES.get().max(0) as usize;
     let hit = CACHE.with(|c| {
         let mut c = c.borrow_mut();
@@ -153,12 +236,12 @@ fn verify_with_cache(
     });
     if let Some(v) = hit {
         store.count(Stat::TokenCacheHit);
-        jose::check_claims(&v.claims, &rules)?;
+        check_claims_now(&v.claims)?;
         return Ok(v);
     }
     store.count(Stat::TokenCacheMiss);
     let verified = Rc::new(verify_uncached(set, token)?);
-    jose::check_claims(&verified.claims, &rules)?;
+    check_claims_now(&verified.claims)?;
     if capacity > 0 {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
@@ -270,16 +353,15 @@ mod auth {
 
     /// The token's claims, or an error (SQLSTATE 28000) naming why it was refused.
     #[pg_extern(stable, parallel_safe)]
-    fn verify_jwt(token: &str) -> pgrx::JsonB {
-        let v = verify(token).or_raise();
-        pgrx::JsonB(Value::Object(v.claims.clone()))
+    fn verify_jwt(token: &str) -> ClaimsJsonb {
+        verify(token).or_raise().to_jsonb()
     }
 
     /// The token's claims, or NULL for any bad token.
     #[pg_extern(stable, parallel_safe)]
-    fn try_verify_jwt(token: &str) -> Option<pgrx::JsonB> {
+    fn try_verify_jwt(token: &str) -> Option<ClaimsJsonb> {
         match verify(token) {
-            Ok(v) => Some(pgrx::JsonB(Value::Object(v.claims.clone()))),
+            Ok(v) => Some(v.to_jsonb()),
             Err(AuthError::Token(_)) => None,
             Err(e) => e.raise(),
         }

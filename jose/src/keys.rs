@@ -23,7 +23,7 @@ use aws_lc_rs::signature::{
     ECDSA_P384_SHA384_FIXED_SIGNING, ED25519, RSA_PKCS1_2048_8192_SHA256,
 };
 use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::EncodingKey;
 use serde_json::{json, Value};
 use std::fmt;
 
@@ -111,18 +111,43 @@ impl VerifyKey {
         }
     }
 
-    /// Build the verifier once; cache the result.
+    /// Build the verifier once (the public key parsed into aws-lc's form, the RSA Montgomery
+    /// context with it, or the HMAC key); cache the result.
     pub fn prepare(&self) -> PreparedKey {
-        let key = match self.alg.family() {
-            Family::Hmac => DecodingKey::from_secret(&self.bytes),
-            Family::Ec => DecodingKey::from_ec_der(&self.bytes),
-            Family::Ed => DecodingKey::from_ed_der(&self.bytes),
-            Family::Rsa => {
-                let (n, e) = split_rsa(&self.bytes).unwrap_or((&[], &[]));
-                DecodingKey::from_rsa_raw_components(n, e)
-            }
+        use aws_lc_rs::hmac;
+        use aws_lc_rs::signature as sig;
+        let public = |alg: &'static dyn sig::VerificationAlgorithm| {
+            ParsedPublicKey::new(alg, &self.bytes)
+                .ok()
+                .map(Verifier::Public)
         };
-        PreparedKey { alg: self.alg, key }
+        let rsa = |params: &'static sig::RsaParameters| {
+            let (n, e) = split_rsa(&self.bytes)?;
+            PublicKeyComponents { n, e }
+                .to_parsed_public_key(params)
+                .ok()
+                .map(Verifier::Public)
+        };
+        let hmac =
+            |alg: hmac::Algorithm| Some(Verifier::Hmac(Box::new(hmac::Key::new(alg, &self.bytes))));
+        let verifier = match self.alg {
+            Alg::HS256 => hmac(hmac::HMAC_SHA256),
+            Alg::HS384 => hmac(hmac::HMAC_SHA384),
+            Alg::HS512 => hmac(hmac::HMAC_SHA512),
+            Alg::ES256 => public(&ECDSA_P256_SHA256_FIXED),
+            Alg::ES384 => public(&ECDSA_P384_SHA384_FIXED),
+            Alg::EdDSA => public(&ED25519),
+            Alg::RS256 => rsa(&RSA_PKCS1_2048_8192_SHA256),
+            Alg::RS384 => rsa(&sig::RSA_PKCS1_2048_8192_SHA384),
+            Alg::RS512 => rsa(&sig::RSA_PKCS1_2048_8192_SHA512),
+            Alg::PS256 => rsa(&sig::RSA_PSS_2048_8192_SHA256),
+            Alg::PS384 => rsa(&sig::RSA_PSS_2048_8192_SHA384),
+            Alg::PS512 => rsa(&sig::RSA_PSS_2048_8192_SHA512),
+        };
+        PreparedKey {
+            alg: self.alg,
+            verifier: std::sync::Arc::new(verifier.unwrap_or(Verifier::Invalid)),
+        }
     }
 
     /// The public JWK (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2) with `kid`, `alg` and
@@ -301,7 +326,14 @@ fn has_roca_fingerprint(n: &[u8]) -> bool {
 #[derive(Clone)]
 pub struct PreparedKey {
     alg: Alg,
-    key: DecodingKey,
+    verifier: std::sync::Arc<Verifier>,
+}
+
+enum Verifier {
+    Public(ParsedPublicKey),
+    Hmac(Box<aws_lc_rs::hmac::Key>),
+    /// The key bytes were valid when stored but aws-lc refuses them now: nothing verifies.
+    Invalid,
 }
 
 impl fmt::Debug for PreparedKey {
@@ -333,11 +365,12 @@ impl PreparedKey {
                 return false;
             }
         }
-        let Ok(verifier) = (DEFAULT_PROVIDER.verifier_factory)(&self.alg.to_jwt(), &self.key)
-        else {
-            return false;
-        };
-        verifier.verify(signing_input, &signature.to_vec()).is_ok()
+        match &*self.verifier {
+            Verifier::Public(key) => key.verify_sig(signing_input, signature).is_ok(),
+            // Constant-time comparison of the tag.
+            Verifier::Hmac(key) => aws_lc_rs::hmac::verify(key, signing_input, signature).is_ok(),
+            Verifier::Invalid => false,
+        }
     }
 }
 
