@@ -94,7 +94,12 @@ fn decimal_digits(number: &str) -> Option<(String, i64)> {
     if digits.is_empty() {
         return Some((digits, 0));
     }
-    Some((digits, exp + int.len() as i64 - leading as i64))
+    // Checked: `0.01e-9223372036854775808` is valid JSON. An exponent beyond i64 gives None,
+    // which no double's digits equal.
+    let exp = exp
+        .checked_add(int.len() as i64)?
+        .checked_sub(leading as i64)?;
+    Some((digits, exp))
 }
 
 fn number_survives_double(number: &str) -> bool {

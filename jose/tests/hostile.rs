@@ -597,3 +597,23 @@ fn mutations_never_verify_or_panic() {
         }
     }
 }
+
+/// Found while writing the `json` fuzz target, which panics on it
+/// (fuzz/corpus/json/regress-exponent-overflow): a valid JSON number whose decimal exponent,
+/// shifted by its leading zeros, overflowed i64 in `numbers_survive_doubles` (a panic in debug
+/// builds, wrapping in release). Such a number is no double's exact value.
+#[test]
+fn numbers_survive_doubles_with_extreme_exponents() {
+    for text in [
+        r#"{"a":0.01e-9223372036854775808}"#,
+        r#"{"a":-0.0001E-9223372036854775807}"#,
+        r#"{"a":[1,0.5e9223372036854775807]}"#,
+        r#"{"a":1e-9223372036854775808}"#,
+        r#"{"a":1e99999999999999999999}"#,
+    ] {
+        assert!(!numbers_survive_doubles(text), "{text}");
+    }
+    assert!(numbers_survive_doubles(
+        r#"{"a":0e-9223372036854775808,"b":0.0e9223372036854775807}"#
+    ));
+}
