@@ -34,18 +34,21 @@ INSTALL_ARCHIVE := $(if $(filter 0,$(shell id -u)),,sudo) install -m 0644 sql/ar
 
 DEMO_ENV := CLUSTER_NAME=demo-cluster CLUSTER_PORT=$${DEMO_PORT:-54329}
 
-.PHONY: help setup build install install-debug demo stop \
-        test lint test-unit test-pg test-regress test-cluster
+.PHONY: help setup build install install-debug demo stop bench \
+        test lint test-unit test-pg test-regress test-cluster test-fuzz fuzz
 
 help:
 	@echo "make demo          set up, install (release), start a demo cluster, run demo/demo.sql"
 	@echo "make stop          stop the demo cluster"
+	@echo "make bench         install (release), run the benchmark (bench/run.sh; never a test)"
 	@echo "make test          every test tier, as CI runs it (.ci/run)"
 	@echo "  make lint          cargo fmt --check, cargo clippy -D warnings"
 	@echo "  make test-unit     cargo test of the JOSE core (no PostgreSQL)"
 	@echo "  make test-pg       #[pg_test]s inside PostgreSQL (cargo pgrx test)"
 	@echo "  make test-regress  golden SQL files in tests/pg_regress (pg_regress)"
 	@echo "  make test-cluster  sessions, restarts, crashes, replicas (tests/cluster)"
+	@echo "  make test-fuzz     a few seconds of each fuzz target from the checked-in corpus"
+	@echo "make fuzz          each fuzz target for FUZZ_SECONDS (60) s (scripts/fuzz.sh, fuzz/README.md)"
 	@echo "make setup         install the toolchain and system packages (idempotent)"
 	@echo "make build         cargo build of the workspace"
 	@echo "make install       install the release build into the system PostgreSQL"
@@ -86,16 +89,24 @@ stop:
 	@$(DEMO_ENV) scripts/cluster.sh stop
 	@CLUSTER_NAME=regress-cluster scripts/cluster.sh stop
 
+# ---- benchmark -------------------------------------------------------------------------------
+
+# Ratios against baselines measured in the same run; prints a table and writes
+# build/bench/results.md. A measurement, not a test: a missed goal never fails it.
+bench: install
+	@bench/run.sh
+
 # ---- tests ---------------------------------------------------------------------------------
 
 # The order matters: test-pg installs the pg_test build into the system PostgreSQL, and
 # install-debug replaces it with the normal build that test-regress and test-cluster use.
 # The last lines printed are cargo test's summaries (CI reads them).
-test: setup lint test-unit test-pg install-debug test-regress test-cluster
+test: setup lint test-unit test-fuzz test-pg install-debug test-regress test-cluster
 
 lint: setup
-	bash -n scripts/*.sh .ci/run
+	bash -n scripts/*.sh bench/*.sh .ci/run
 	$(CARGO) fmt --all --check
+	cd fuzz && $(CARGO) fmt --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test-unit: setup
@@ -109,3 +120,10 @@ test-regress: setup install-debug
 
 test-cluster: setup install-debug
 	$(CARGO) test -p pg_auth_keys_cluster_tests --tests -- --test-threads=2
+
+# cargo-fuzz targets of the JOSE core (fuzz/, its own workspace); no PostgreSQL needed.
+test-fuzz: setup
+	scripts/fuzz.sh --smoke
+
+fuzz: setup
+	scripts/fuzz.sh

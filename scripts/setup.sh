@@ -22,6 +22,7 @@ APT_PACKAGES=(
     build-essential pkg-config
     sudo                                # `cargo pgrx test --runas postgres` uses sudo
     python3 python3-venv                # interop tests (PyJWT, cryptography)
+    openssl                             # make bench: `openssl speed`, the crypto baseline
 )
 VENV_DIR="$REPO_ROOT/build/venv"
 
@@ -107,7 +108,28 @@ step_crates() {
 # Python packages go in scripts/requirements-test.txt (pinned); they land in a venv at
 # build/venv, so tests call "$REPO_ROOT/build/venv/bin/python" (Makefile: $(PYTHON)).
 # ---------------------------------------------------------------------------------------------
+
+# cargo-fuzz for scripts/fuzz.sh (make test-fuzz, make fuzz), and the crates of fuzz/Cargo.lock
+# (fuzz/ is its own workspace, so step_crates does not fetch them). 0.13.2 builds with Rust 1.95;
+# the fuzz build itself runs on stable with RUSTC_BOOTSTRAP=1 (see scripts/fuzz.sh).
+CARGO_FUZZ_VERSION="0.13.2"
+step_cargo_fuzz() {
+    say "cargo-fuzz $CARGO_FUZZ_VERSION and the crates of fuzz/Cargo.lock"
+    local have locked=()
+    have="$(cargo fuzz --version 2>/dev/null || true)"
+    if [[ "$have" == "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+        done_ "$have"
+    else
+        doing "cargo install cargo-fuzz --version $CARGO_FUZZ_VERSION --locked (was: ${have:-none}; takes a minute or two)"
+        cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --force
+    fi
+    [[ -n "${CI:-}" ]] && locked=(--locked)
+    (cd "$REPO_ROOT/fuzz" && cargo fetch --quiet "${locked[@]}")
+    printf '    ok:   all crates of fuzz/Cargo.lock are in %s/registry\n' "${CARGO_HOME:-$HOME/.cargo}" >&2
+}
+
 install_extra_test_deps() {
+    step_cargo_fuzz
     say "extra test dependencies (Python venv at ${VENV_DIR#"$REPO_ROOT"/})"
     if [[ -n "${PAK_SKIP_PYTHON:-}" ]]; then
         done_ "PAK_SKIP_PYTHON is set"

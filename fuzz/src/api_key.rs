@@ -1,0 +1,73 @@
+//! Target `api_key`: [`parse_api_key`], the first step of `auth.verify_api_key` (API.md §4),
+//! compared with a small reference implementation of the key format written from its
+//! description (`jose/src/api_key.rs`): prefix `sb_publishable_` or `sb_secret_`, 32 base62
+//! characters, then the CRC-32 of everything before as 6 base62 digits, most significant first;
+//! the lookup hash is the SHA-256 of the whole key.
+//!
+//! Input:
+//! - first byte below 0x80: the whole input is the presented key (invalid UTF-8 replaced);
+//! - `0x80 | k`: body = the characters after the prefix of kind `k & 1` (0 publishable,
+//!   1 secret); the correct checksum is appended, so mutations of the body get past it.
+//!
+//! Property: `parse_api_key` and the reference agree exactly — same kind and hash, or the same
+//! error (`Malformed` for prefix, length or alphabet; `BadChecksum` for the checksum).
+
+use crate::STRUCTURED;
+use aws_lc_rs::digest;
+use pg_auth_keys_jose::{parse_api_key, ApiKeyError, ApiKeyKind};
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The reference checksum: CRC-32 (IEEE) as 6 base62 digits, most significant first.
+pub fn checksum(text: &str) -> String {
+    let mut v = u64::from(crc32fast::hash(text.as_bytes()));
+    let mut digits = [0u8; 6];
+    for d in digits.iter_mut().rev() {
+        *d = BASE62[(v % 62) as usize];
+        v /= 62;
+    }
+    String::from_utf8(digits.to_vec()).unwrap()
+}
+
+fn reference(key: &str) -> Result<(ApiKeyKind, [u8; 32]), ApiKeyError> {
+    let (kind, rest) = if let Some(rest) = key.strip_prefix("sb_publishable_") {
+        (ApiKeyKind::Publishable, rest)
+    } else if let Some(rest) = key.strip_prefix("sb_secret_") {
+        (ApiKeyKind::Secret, rest)
+    } else {
+        return Err(ApiKeyError::Malformed);
+    };
+    if rest.len() != 38 || !rest.bytes().all(|b| BASE62.contains(&b)) {
+        return Err(ApiKeyError::Malformed);
+    }
+    let (body, sum) = key.split_at(key.len() - 6);
+    if checksum(body) != sum {
+        return Err(ApiKeyError::BadChecksum);
+    }
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(digest::digest(&digest::SHA256, key.as_bytes()).as_ref());
+    Ok((kind, hash))
+}
+
+/// A key of `kind` with `body` after the prefix and the correct checksum appended.
+pub fn with_checksum(kind: ApiKeyKind, body: &str) -> String {
+    let mut key = format!("{}{body}", kind.prefix());
+    key += &checksum(&key);
+    key
+}
+
+pub fn run(data: &[u8]) {
+    let key = match data.split_first() {
+        Some((&sel, body)) if sel >= STRUCTURED => {
+            let kind = if sel & 1 == 0 {
+                ApiKeyKind::Publishable
+            } else {
+                ApiKeyKind::Secret
+            };
+            with_checksum(kind, &String::from_utf8_lossy(body))
+        }
+        _ => String::from_utf8_lossy(data).into_owned(),
+    };
+    let got = parse_api_key(&key);
+    assert_eq!(got, reference(&key), "parse_api_key disagrees on {key:?}");
+}
