@@ -1,0 +1,446 @@
+#!/usr/bin/env bash
+# The benchmark (`make bench`): every figure is a ratio against a baseline measured in the same
+# run, on the same machine, interleaved with it; the absolute numbers are printed too.
+#
+#   bench/run.sh            # run everything; the extension must be installed (make install)
+#
+# It starts its own throwaway cluster (scripts/cluster.sh, CLUSTER_NAME=bench-cluster, port
+# 54339), creates a fresh database `bench` (bench/setup.sql), runs each measurement BENCH_ROUNDS
+# times alternating with its baseline, keeps the best round of each (the least disturbed by other
+# work on a shared machine), prints a table, writes it as markdown to build/bench/results.md
+# (raw rounds: build/bench/rounds.txt) and stops the cluster. It never fails because a goal is
+# missed: it is a measurement, not a test (exit status 0 unless something could not run).
+#
+# Environment (defaults in brackets):
+#   BENCH_ROUNDS [3]            rounds of each measurement and of its baseline
+#   BENCH_COLD_TOKENS [4000]    distinct tokens per algorithm for the cold measurements
+#   BENCH_WARM_CALLS [200000]   calls in the warm measurement
+#   BENCH_RLS_ROWS [1000000]    rows in the RLS table
+#   BENCH_PGBENCH_SECONDS [10]  length of each pgbench run (item 4)
+#   BENCH_CLIENTS [8]           pgbench clients
+#   BENCH_OPENSSL_SECONDS [3]   length of each `openssl speed` run
+#   BENCH_ITEMS [1 2 3 4 5 6 7] which measurements to run (7 builds bench/crypto with cargo)
+#   BENCH_PORT [54339], BENCH_KEEP_CLUSTER [0] (1: leave the cluster running at the end)
+#   PG_CONFIG                   the PostgreSQL to use (as for the other scripts)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+ROUNDS="${BENCH_ROUNDS:-3}"
+COLD_TOKENS="${BENCH_COLD_TOKENS:-4000}"
+WARM_CALLS="${BENCH_WARM_CALLS:-200000}"
+RLS_ROWS="${BENCH_RLS_ROWS:-1000000}"
+NOTES_ROWS=10000
+PGBENCH_SECONDS="${BENCH_PGBENCH_SECONDS:-10}"
+CLIENTS="${BENCH_CLIENTS:-8}"
+OPENSSL_SECONDS="${BENCH_OPENSSL_SECONDS:-3}"
+ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7}"
+DB=bench
+
+BENCH_DIR="$REPO_ROOT/bench"
+OUT_DIR="$REPO_ROOT/build/bench"
+RESULTS="$OUT_DIR/results.md"
+ROUNDS_LOG="$OUT_DIR/rounds.txt"
+BIN="$(pg_bindir)"
+
+export CLUSTER_NAME="bench-cluster"
+export CLUSTER_PORT="${BENCH_PORT:-54339}"
+# Benchmark settings: durability off (nothing here is worth keeping), no parallel workers and no
+# JIT (so every figure is one core's work and plans are the same in every round), no autovacuum
+# (no background work mid-measurement), shared_buffers large enough for every table.
+BASE_CONF="fsync = off
+synchronous_commit = off
+full_page_writes = off
+autovacuum = off
+jit = off
+max_parallel_workers_per_gather = 0
+shared_buffers = 256MB
+work_mem = 16MB
+max_connections = 32
+log_min_messages = warning"
+export CLUSTER_CONF="$BASE_CONF"
+
+cluster() { "$REPO_ROOT/scripts/cluster.sh" "$@"; }
+# psql into the benchmark database: unaligned, tuples only, stop at the first error.
+sql() { "$BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
+
+command -v openssl >/dev/null || die "openssl is needed (apt-get install openssl)"
+[[ -x "$BIN/pgbench" ]] || die "pgbench is missing from $BIN (it comes with postgresql-$PG_MAJOR)"
+mkdir -p "$OUT_DIR"
+: >"$ROUNDS_LOG"
+
+stop_cluster() {
+    if [[ "${BENCH_KEEP_CLUSTER:-0}" == 1 ]]; then
+        say "the benchmark cluster is still running: $(cluster status | sed -n 2p | sed 's/^ *connect: //')"
+    else
+        cluster stop || true
+    fi
+}
+trap stop_cluster EXIT
+
+# ---- small helpers ----------------------------------------------------------------------------
+
+# Best of a list of numbers: min (durations) or max (rates).
+best_min() { printf '%s\n' "$@" | sort -g | head -n1; }
+best_max() { printf '%s\n' "$@" | sort -g | tail -n1; }
+calc() { awk "BEGIN { printf \"%.6g\", $* }"; }
+fmt() { awk -v x="$1" -v d="${2:-0}" 'BEGIN { printf "%.*f", d, x }'; }
+log_round() { printf '%s\n' "$*" >>"$ROUNDS_LOG"; }
+want() { [[ " $ITEMS " == *" $1 "* ]]; }
+
+# Results: one row per measurement.
+ROWS=()
+# row ITEM MEASURED VALUE BASELINE BASE_VALUE RATIO GOAL VERDICT
+SEP=$'\x1f'
+row() { local IFS="$SEP"; ROWS+=("$*"); }
+# verdict RATIO OP GOAL  -> met / missed
+verdict() { awk -v r="$1" -v g="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? r >= g : r <= g; print ok ? "met" : "**missed**" }'; }
+
+# `openssl speed` verify/s for one algorithm, one process.
+openssl_verify_rate() {
+    local alg="$1" pattern="$2"
+    openssl speed -seconds "$OPENSSL_SECONDS" -multi 1 "$alg" 2>/dev/null |
+        awk -v p="$pattern" 'index($0, p) { v = $NF } END { if (v == "") exit 1; print v }'
+}
+
+# ---- 7, built first: the crypto comparison outside PostgreSQL (bench/crypto) -------------------
+
+# Built before the cluster starts; shares the extension's target directory (and so its aws-lc-sys
+# build). Leave 7 out of BENCH_ITEMS to skip it; a failed build (no registry access) skips it too.
+CRYPTO_BIN=""
+if want 7; then
+    crypto_target="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
+    say "7. building bench/crypto (release; the first build takes a few minutes)"
+    if CARGO_TARGET_DIR="$crypto_target" cargo build --release --locked --quiet \
+        --manifest-path "$BENCH_DIR/crypto/Cargo.toml"; then
+        CRYPTO_BIN="$crypto_target/release/pg_auth_keys_bench_crypto"
+    else
+        say "7. bench/crypto did not build: that part is skipped"
+    fi
+fi
+
+# ---- the cluster and the data -----------------------------------------------------------------
+
+say "benchmark cluster: restarting so that the installed library is loaded"
+cluster stop >/dev/null 2>&1 || true
+cluster start
+eval "$(cluster env)"
+export PGHOST PGPORT PGUSER
+
+"$BIN/psql" -X -q -v ON_ERROR_STOP=1 -d postgres \
+    -c 'SET client_min_messages = warning' \
+    -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+say "loading data: $COLD_TOKENS tokens per algorithm, $RLS_ROWS RLS rows (takes a minute)"
+sql -v cold_tokens="$COLD_TOKENS" -v rls_rows="$RLS_ROWS" -v notes_rows="$NOTES_ROWS" \
+    -f "$BENCH_DIR/setup.sql" >/dev/null
+
+NPROC="$(nproc)"
+CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
+PG_VERSION="$(sql -c 'SHOW server_version')"
+EXT_VERSION="$(sql -c 'SELECT auth.version()')"
+OPENSSL_VERSION="$(openssl version | awk '{print $1, $2}')"
+DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
+LOAD="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- 1. cold verification ---------------------------------------------------------------------
+if want 1; then
+
+# Seconds to verify every token of bench.cold_<table> once, in a new session (an empty token
+# cache); the session first verifies one other token of that key, so the key set is loaded.
+cold_seconds() {
+    local alg="$1" table="$2"
+    sql <<SQL
+DO \$\$ BEGIN PERFORM auth.verify_jwt(tok) FROM bench.tokens WHERE alg = '$alg' AND n = 0; END \$\$;
+SELECT bench.seconds('SELECT count(auth.verify_jwt(tok)) FROM bench.$table');
+SQL
+}
+
+say "1. cold verification: $COLD_TOKENS distinct tokens per algorithm vs openssl speed, $ROUNDS rounds"
+declare -A OURS OSSL
+for alg in ES256 RS256 EdDSA; do OURS[$alg]=""; OSSL[$alg]=""; done
+for ((r = 1; r <= ROUNDS; r++)); do
+    for alg in ES256 RS256 EdDSA; do
+        case "$alg" in
+            ES256) o="$(openssl_verify_rate ecdsap256 'ecdsa (nistp256)')"; t=cold_es256 ;;
+            RS256) o="$(openssl_verify_rate rsa2048 'rsa 2048 bits')"; t=cold_rs256 ;;
+            EdDSA) o="$(openssl_verify_rate ed25519 'EdDSA (Ed25519)')"; t=cold_eddsa ;;
+        esac
+        s="$(cold_seconds "$alg" "$t")"
+        v="$(calc "$COLD_TOKENS / $s")"
+        OURS[$alg]+=" $v"; OSSL[$alg]+=" $o"
+        log_round "cold $alg round $r: verify_jwt $v/s, openssl $o/s"
+    done
+done
+for alg in ES256 RS256 EdDSA; do
+    # shellcheck disable=SC2086
+    v="$(best_max ${OURS[$alg]})"; o="$(best_max ${OSSL[$alg]})"
+    case "$alg" in ES256) ob="openssl speed ecdsap256" ;; RS256) ob="openssl speed rsa2048" ;; EdDSA) ob="openssl speed ed25519" ;; esac
+    ratio="$(calc "$v / $o")"
+    row "1" "cold $alg auth.verify_jwt" "$(fmt "$v") verify/s" "$ob" "$(fmt "$o") verify/s" \
+        "$(fmt "$ratio" 2)×" "≥ 1.0×" "$(verdict "$ratio" ">=" 1.0)"
+done
+fi
+
+# ---- 2. warm verification ---------------------------------------------------------------------
+if want 2; then
+
+say "2. warm verification: one token $WARM_CALLS times in one statement vs md5(), $ROUNDS rounds"
+WARM=() MD5=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    out="$(sql <<SQL
+DO \$\$ BEGIN PERFORM auth.verify_jwt(tok) FROM bench.one; END \$\$;
+SELECT bench.seconds('SELECT count(auth.verify_jwt(o.tok)) FROM generate_series(1, $WARM_CALLS) g CROSS JOIN bench.one o'),
+       bench.seconds('SELECT count(md5(o.tok)) FROM generate_series(1, $WARM_CALLS) g CROSS JOIN bench.one o');
+SQL
+)"
+    w="$(calc "${out%%|*} * 1e6 / $WARM_CALLS")"; m="$(calc "${out##*|} * 1e6 / $WARM_CALLS")"
+    WARM+=("$w"); MD5+=("$m")
+    log_round "warm round $r: verify_jwt $w µs/call, md5 $m µs/call"
+done
+w="$(best_min "${WARM[@]}")"; m="$(best_min "${MD5[@]}")"
+ratio="$(calc "$w / $m")"
+row "2" "warm auth.verify_jwt, same token" "$(fmt "$w" 2) µs/call" "md5() of the token" "$(fmt "$m" 2) µs/call" \
+    "$(fmt "$ratio" 2)×" "≤ 2 µs" "$(verdict "$w" "<=" 2)"
+fi
+
+# ---- 3. RLS per row ---------------------------------------------------------------------------
+if want 3; then
+
+SUB="$(sql -c 'SELECT sub FROM bench.users')"
+EXPECT_ROWS=$((RLS_ROWS / 100))
+# Seconds of a sequential scan of bench.rls_rows as role authenticated, after the token is bound
+# and request.jwt.claims is set (each variant reads what it needs); checks the visible rows.
+rls_seconds() {
+    local using="$1" out
+    sql -c "ALTER POLICY owner_only ON bench.rls_rows USING ($using)"
+    out="$(sql <<SQL
+BEGIN;
+DO \$\$ BEGIN
+    PERFORM auth.authenticate(tok) FROM bench.one;
+    PERFORM set_config('request.jwt.claims', claims, true) FROM bench.one;
+END \$\$;
+SET LOCAL ROLE authenticated;
+SELECT count(*) FROM bench.rls_rows;
+SELECT bench.seconds('SELECT count(*) FROM bench.rls_rows');
+COMMIT;
+SQL
+)"
+    [[ "$(head -n1 <<<"$out")" == "$EXPECT_ROWS" ]] ||
+        die "RLS with ($using) saw $(head -n1 <<<"$out") rows, not $EXPECT_ROWS"
+    tail -n1 <<<"$out"
+}
+
+say "3. RLS per row: $RLS_ROWS-row sequential scan, auth.uid() vs a literal, SQL uid() and (select auth.uid()), $ROUNDS rounds"
+LIT=() AUTH=() SUPA=() INIT=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    l="$(rls_seconds "owner = '$SUB'::uuid")"
+    a="$(rls_seconds "owner = auth.uid()")"
+    s="$(rls_seconds "owner = bench.supabase_uid()")"
+    i="$(rls_seconds "owner = (SELECT auth.uid())")"
+    LIT+=("$l"); AUTH+=("$a"); SUPA+=("$s"); INIT+=("$i")
+    log_round "rls round $r: literal ${l}s, auth.uid() ${a}s, supabase uid() ${s}s, (select auth.uid()) ${i}s"
+done
+sql -c "ALTER POLICY owner_only ON bench.rls_rows USING (owner = auth.uid())"
+l="$(best_min "${LIT[@]}")"; a="$(best_min "${AUTH[@]}")"; s="$(best_min "${SUPA[@]}")"; i="$(best_min "${INIT[@]}")"
+ratio="$(calc "$a / $l")"
+per_row="$(calc "($a - $l) * 1e9 / $RLS_ROWS")"
+row "3" "RLS \`owner = auth.uid()\`, seq scan" "$(fmt "$(calc "$a * 1000")" 1) ms ($(awk -v x="$per_row" 'BEGIN { printf "%+.0f", x }') ns/row)" \
+    "\`owner = '<literal>'\`" "$(fmt "$(calc "$l * 1000")" 1) ms" "$(fmt "$ratio" 2)×" "≤ 1.2×" "$(verdict "$ratio" "<=" 1.2)"
+ratio="$(calc "$a / $s")"
+row "3" "RLS \`owner = auth.uid()\`, seq scan" "$(fmt "$(calc "$a * 1000")" 1) ms" \
+    "SQL uid() on request.jwt.claims" "$(fmt "$(calc "$s * 1000")" 1) ms" "$(fmt "$ratio" 2)×" "(for reference)" ""
+ratio="$(calc "$i / $l")"
+row "3" "RLS \`owner = (SELECT auth.uid())\` (one call per scan)" "$(fmt "$(calc "$i * 1000")" 1) ms" \
+    "\`owner = '<literal>'\`" "$(fmt "$(calc "$l * 1000")" 1) ms" "$(fmt "$ratio" 2)×" "(for reference)" ""
+fi
+
+# ---- 4. PostgREST-shaped requests -------------------------------------------------------------
+if want 4; then
+
+pgbench_tps() {
+    "$BIN/pgbench" -n -M prepared -c "$CLIENTS" -j "$NPROC" -T "$PGBENCH_SECONDS" -f "$1" \
+        -D search_path='"public"' -D role=authenticated -D claims="$CLAIMS" -D method=GET \
+        -D path=/notes -D headers="$HEADERS" -D cookies='{}' -D limit=10 -D offset=0 "$DB" 2>&1 |
+        tee -a "$ROUNDS_LOG.pgbench" |
+        awk '/^tps = / { v = $3 } END { if (v == "") exit 1; print v }'
+}
+
+if [[ "$(sql -c "SELECT to_regproc('auth.pre_request') IS NOT NULL AND to_regproc('auth.create_api_key') IS NOT NULL")" != t ]]; then
+    say "4. skipped: auth.pre_request() not installed"
+    row "4" "PostgREST request with auth.pre_request()" "skipped: auth.pre_request() not installed" \
+        "same request without it" "" "" "≥ 0.95×" "skipped"
+else
+    say "4. PostgREST-shaped requests: pgbench, $CLIENTS clients, ${PGBENCH_SECONDS}s each, with and without auth.pre_request() and with an empty one, $ROUNDS rounds"
+    APIKEY="$(sql -c "SELECT auth.create_api_key('publishable', 'bench')")"
+    TOKEN="$(sql -c 'SELECT tok FROM bench.one')"
+    CLAIMS="$(sql -c 'SELECT claims FROM bench.one')"
+    HEADERS="$(sql -v apikey="$APIKEY" -v token="$TOKEN" <<'SQL'
+SELECT json_build_object('host', 'localhost:3000', 'user-agent', 'curl/8.5.0', 'accept', '*/*',
+                         'apikey', :'apikey', 'authorization', 'Bearer ' || :'token');
+SQL
+)"
+    # The script must work before it is timed (a failing transaction would be counted as a
+    # failure, not timed): one request through psql, with the same values.
+    seen="$(sql -v claims="$CLAIMS" -v headers="$HEADERS" <<'SQL'
+BEGIN;
+SELECT FROM (SELECT set_config('role', 'authenticated', true), set_config('request.headers', :'headers', true),
+                    set_config('request.jwt.claims', :'claims', true)) s;
+SELECT FROM auth.pre_request();
+SELECT count(*) FROM (SELECT * FROM public.notes LIMIT 10) n;
+COMMIT;
+SQL
+)"
+    [[ "$seen" == 10 ]] || die "the PostgREST request as the benchmark user sees $seen notes, not 10"
+    : >"$ROUNDS_LOG.pgbench"
+    PLAIN=() PRE=() EMPTY=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        p="$(pgbench_tps "$BENCH_DIR/pgbench/postgrest_plain.sql")"
+        q="$(pgbench_tps "$BENCH_DIR/pgbench/postgrest_pre_request.sql")"
+        e="$(pgbench_tps "$BENCH_DIR/pgbench/postgrest_empty_pre_request.sql")"
+        PLAIN+=("$p"); PRE+=("$q"); EMPTY+=("$e")
+        log_round "postgrest round $r: with auth.pre_request $q tps, without $p tps, with an empty pre-request $e tps"
+    done
+    p="$(best_max "${PLAIN[@]}")"; q="$(best_max "${PRE[@]}")"; e="$(best_max "${EMPTY[@]}")"
+    ratio="$(calc "$q / $p")"
+    row "4" "PostgREST request with auth.pre_request(), $CLIENTS clients" "$(fmt "$q") tps" \
+        "same request without it" "$(fmt "$p") tps" "$(fmt "$ratio" 2)×" "≥ 0.95×" "$(verdict "$ratio" ">=" 0.95)"
+    ratio="$(calc "$q / $e")"
+    row "4" "PostgREST request with auth.pre_request(), $CLIENTS clients" "$(fmt "$q") tps" \
+        "same request, empty db-pre-request function" "$(fmt "$e") tps" "$(fmt "$ratio" 2)×" "(for reference)" ""
+fi
+fi
+
+# ---- 5. HS256 vs SQL on pgcrypto --------------------------------------------------------------
+if want 5; then
+
+if [[ "$(sql -c "SELECT to_regproc('bench.sql_verify_hs256') IS NOT NULL")" != t ]]; then
+    say "5. skipped: pgcrypto is not available (it comes with postgresql-contrib)"
+    row "5" "HS256 auth.verify_jwt" "skipped: pgcrypto not available" "SQL verifier on pgcrypto hmac()" "" "" "≥ 30×" "skipped"
+else
+    # The SQL verifier must be right before it is timed: every token valid, a forged one not.
+    [[ "$(sql <<'SQL'
+SELECT count(*) FILTER (WHERE bench.sql_verify_hs256(tok, s.secret) IS NOT NULL) = count(*)
+       AND count(*) FILTER (WHERE bench.sql_verify_hs256(tok, s.secret || '\xff'::bytea) IS NULL) = count(*)
+FROM bench.cold_hs256, bench.hs256_secret s
+SQL
+)" == t ]] || die "bench.sql_verify_hs256 does not verify correctly"
+    say "5. HS256: $COLD_TOKENS distinct tokens, auth.verify_jwt vs SQL on pgcrypto, $ROUNDS rounds"
+    OURS_HS=() SQL_HS=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        out="$(sql <<'SQL'
+DO $$ BEGIN PERFORM auth.verify_jwt(tok) FROM bench.tokens WHERE alg = 'HS256' AND n = 0; END $$;
+SELECT bench.seconds('SELECT count(auth.verify_jwt(tok)) FROM bench.cold_hs256'),
+       bench.seconds('SELECT count(bench.sql_verify_hs256(t.tok, s.secret)) FROM bench.cold_hs256 t, bench.hs256_secret s');
+SQL
+)"
+        o="$(calc "$COLD_TOKENS / ${out%%|*}")"; b="$(calc "$COLD_TOKENS / ${out##*|}")"
+        OURS_HS+=("$o"); SQL_HS+=("$b")
+        log_round "hs256 round $r: verify_jwt $o/s, SQL on pgcrypto $b/s"
+    done
+    o="$(best_max "${OURS_HS[@]}")"; b="$(best_max "${SQL_HS[@]}")"
+    ratio="$(calc "$o / $b")"
+    row "5" "cold HS256 auth.verify_jwt" "$(fmt "$o") verify/s" "SQL verifier on pgcrypto hmac()" "$(fmt "$b") verify/s" \
+        "$(fmt "$ratio" 1)×" "≥ 30×" "$(verdict "$ratio" ">=" 30)"
+fi
+fi
+
+# ---- 6. memory --------------------------------------------------------------------------------
+if want 6; then
+
+say "6. memory: shared memory for auth.max_keys, and the per-backend token cache at its bound"
+read -r SHM SLOTS TOTAL_SHM CACHE_ENTRIES < <(sql -F ' ' -c "SELECT auth.stats() ->> 'shared_memory_bytes', auth.stats() ->> 'key_slots',
+    pg_size_bytes(current_setting('shared_memory_size')), current_setting('auth.token_cache_entries')")
+ratio="$(calc "$SHM / $TOTAL_SHM")"
+row "6" "shared memory, auth.max_keys = $SLOTS" "$(fmt "$SHM") bytes ($(fmt "$(calc "$SHM / 1024")") KiB)" \
+    "the server's whole shared memory (shared_memory_size)" "$(fmt "$(calc "$TOTAL_SHM / 1048576")") MiB" \
+    "$(fmt "$(calc "$ratio * 100")" 2) %" "" ""
+
+# The token cache: a new session verifies CACHE_ENTRIES distinct tokens (the cache is then full),
+# then as many others (it empties when full and refills); anonymous RSS of the backend
+# (/proc/self/status, read by the backend itself) before, after the first batch and after both.
+sql >/dev/null <<SQL
+CREATE FUNCTION bench.rss_anon_kb() RETURNS bigint LANGUAGE sql AS
+\$\$ SELECT (regexp_match(pg_read_file('/proc/self/status'), 'RssAnon:\s+(\d+)'))[1]::bigint \$\$;
+CREATE TABLE bench.mem_tokens AS
+SELECT n, auth.sign_jwt(bench.claims(n), (SELECT kid FROM bench.keys WHERE alg = 'ES256')) AS tok
+FROM generate_series(1, 2 * $CACHE_ENTRIES) n;
+SQL
+read -r FRESH LOADED FULL AGAIN TOKLEN < <(sql -F ' ' <<SQL
+SELECT bench.rss_anon_kb() AS fresh \gset
+DO \$\$ BEGIN PERFORM auth.verify_jwt(tok) FROM bench.tokens WHERE alg = 'ES256' AND n = 0; END \$\$;
+SELECT bench.rss_anon_kb() AS loaded \gset
+SELECT count(auth.verify_jwt(tok)) FROM bench.mem_tokens WHERE n <= $CACHE_ENTRIES \gset
+SELECT bench.rss_anon_kb() AS full \gset
+SELECT count(auth.verify_jwt(tok)) FROM bench.mem_tokens WHERE n > $CACHE_ENTRIES \gset
+SELECT :fresh, :loaded, :full, bench.rss_anon_kb(), (SELECT avg(length(tok))::int FROM bench.mem_tokens);
+SQL
+)
+CACHE_KB=$((FULL - LOADED))
+per_entry="$(calc "$CACHE_KB * 1024 / $CACHE_ENTRIES")"
+row "6" "token cache at its bound ($CACHE_ENTRIES tokens of $TOKLEN bytes), per backend" \
+    "$(fmt "$(calc "$CACHE_KB / 1024")" 1) MiB ($(fmt "$per_entry") bytes/token); after $CACHE_ENTRIES more: +$(fmt "$(calc "($AGAIN - $FULL) / 1024")" 1) MiB" \
+    "the backend's own memory before any verification (RssAnon)" "$(fmt "$(calc "$FRESH / 1024")" 1) MiB" \
+    "$(fmt "$(calc "$CACHE_KB / $FRESH")" 2)×" "bounded" "$(awk -v d="$((AGAIN - FULL))" -v c="$CACHE_KB" 'BEGIN { print (d <= c / 4) ? "met" : "**missed**" }')"
+log_round "memory: RssAnon kB fresh $FRESH, key set loaded $LOADED, cache full $FULL, after refill $AGAIN"
+
+# Shared memory per slot: restart with 16 times the slots (a postmaster setting).
+BIG_SLOTS=$((SLOTS * 16))
+CLUSTER_CONF="$BASE_CONF
+auth.max_keys = $BIG_SLOTS" cluster stop >/dev/null 2>&1
+CLUSTER_CONF="$BASE_CONF
+auth.max_keys = $BIG_SLOTS" cluster start >/dev/null 2>&1
+BIG_SHM="$(sql -c "SELECT auth.stats() ->> 'shared_memory_bytes'")"
+SLOT_BYTES="$(calc "($BIG_SHM - $SHM) / ($BIG_SLOTS - $SLOTS)")"
+HEADER_BYTES="$(calc "$SHM - $SLOTS * $SLOT_BYTES")"
+row "6" "shared memory, auth.max_keys = $BIG_SLOTS" "$(fmt "$BIG_SHM") bytes: $(fmt "$SLOT_BYTES") per key + $(fmt "$HEADER_BYTES") header" \
+    "" "" "" "" ""
+fi
+
+# ---- 7. crypto backends, outside PostgreSQL ---------------------------------------------------
+if want 7; then
+
+if [[ -n "$CRYPTO_BIN" ]]; then
+    say "7. signature verification outside PostgreSQL: jsonwebtoken's aws_lc_rs vs rust_crypto"
+    declare -A US=()
+    while read -r alg path us; do US[$alg.$path]="$us"; done < <("$CRYPTO_BIN" 2000)
+    for alg in ES256 RS256 EdDSA HS256; do
+        a="${US[$alg.aws_lc]}"; rc="${US[$alg.rust_crypto]}"; o="${US[$alg.parsed_once]}"; c="${US[$alg.core]}"
+        log_round "crypto $alg: core $c µs, aws_lc $a µs, rust_crypto $rc µs, parsed once $o µs"
+        row "7" "$alg signature check, jsonwebtoken aws_lc_rs (in use)" "$(fmt "$a" 1) µs" \
+            "jsonwebtoken rust_crypto" "$(fmt "$rc" 1) µs" "$(fmt "$(calc "$a / $rc")" 2)×" "choose by measurement" ""
+        row "7" "$alg signature check, aws-lc-rs key parsed once" "$(fmt "$o" 1) µs" \
+            "jsonwebtoken aws_lc_rs (in use)" "$(fmt "$a" 1) µs" "$(fmt "$(calc "$o / $a")" 2)×" "" ""
+        row "7" "$alg whole JOSE core path (parse, signature, claims)" "$(fmt "$c" 1) µs" "" "" "" "" ""
+    done
+else
+    row "7" "crypto backends outside PostgreSQL" "skipped" "" "" "" "" ""
+fi
+fi
+
+# ---- the table --------------------------------------------------------------------------------
+
+{
+    echo "Run $DATE on $NPROC cores ($CPU), load average at start $LOAD; PostgreSQL $PG_VERSION,"
+    echo "pg_auth_keys $EXT_VERSION (release build), $OPENSSL_VERSION. Best of $ROUNDS rounds, each"
+    echo "interleaved with its baseline."
+    echo
+    echo "| # | measurement | value | baseline | baseline value | ratio | goal | |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+    for r in "${ROWS[@]}"; do
+        IFS="$SEP" read -r -a f <<<"$r"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "${f[0]}" "${f[1]}" "${f[2]}" "${f[3]:-}" \
+            "${f[4]:-}" "${f[5]:-}" "${f[6]:-}" "${f[7]:-}"
+    done
+} >"$RESULTS"
+
+echo
+echo "pg_auth_keys benchmark — $DATE — nproc = $NPROC — $CPU"
+echo
+for r in "${ROWS[@]}"; do
+    IFS="$SEP" read -r -a f <<<"$r"
+    printf '%s. %s: %s\n' "${f[0]}" "${f[1]}" "${f[2]}"
+    [[ -n "${f[3]:-}" ]] && printf '     vs %s: %s\n' "${f[3]}" "${f[4]:-}"
+    verdict_text="${f[7]:-}"
+    [[ -n "${f[5]:-}" ]] && printf '     ratio %s   goal %s   %s\n' "${f[5]}" "${f[6]:-}" "${verdict_text//\*/}"
+done
+echo
+echo "Rounds: $ROUNDS_LOG. Markdown table: $RESULTS"
