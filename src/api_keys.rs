@@ -12,7 +12,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use aws_lc_rs::digest;
 use pg_auth_keys_jose::{self as jose, ApiKeyKind, RootKey, TokenError};
 use pgrx::prelude::*;
 
@@ -150,12 +149,6 @@ pub fn current() -> Result<Rc<ApiKeySet>, AuthError> {
     Ok(set)
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest::digest(&digest::SHA256, bytes).as_ref());
-    out
-}
-
 fn looks_like_jwt(key: &str) -> bool {
     key.starts_with("eyJ") && key.bytes().filter(|&b| b == b'.').count() == 2
 }
@@ -163,7 +156,7 @@ fn looks_like_jwt(key: &str) -> bool {
 /// Check a presented key; the entry it matches.
 fn check(key: &str) -> Result<Entry, AuthError> {
     // Far longer than any key or legacy JWT: refused before hashing.
-    if key.len() > settings::MAX_TOKEN_BYTES.get().max(0) as usize {
+    if key.len() > tokens::max_token_bytes() {
         return Err(ApiKeyRefusal::Malformed.into());
     }
     if looks_like_jwt(key) {
@@ -184,7 +177,7 @@ fn check(key: &str) -> Result<Entry, AuthError> {
 fn check_legacy(jwt: &str) -> Result<Entry, AuthError> {
     let set = current()?;
     let entry = set
-        .find(&sha256(jwt.as_bytes()))
+        .find(&jose::api_key_hash(jwt))
         .filter(|e| e.kind == Kind::Legacy)
         .ok_or(ApiKeyRefusal::Unknown)?;
     if entry.revoked {
@@ -217,7 +210,7 @@ pub fn verify(key: &str) -> Result<Entry, AuthError> {
 pub fn legacy_token_refused(token: &str) -> Result<bool, AuthError> {
     let set = current()?;
     Ok(set
-        .find(&sha256(token.as_bytes()))
+        .find(&jose::api_key_hash(token))
         .is_some_and(|e| e.kind == Kind::Legacy && (e.revoked || !set.legacy_enabled)))
 }
 
@@ -307,7 +300,7 @@ pub(crate) mod auth {
         // All legacy JWTs start alike; the end of the signature tells them apart.
         let tail = jwt.get(jwt.len().saturating_sub(6)..).unwrap_or("");
         TableIterator::once((
-            sha256(jwt.as_bytes()).to_vec(),
+            jose::api_key_hash(jwt).to_vec(),
             role.clone(),
             format!("legacy_{role}_…{tail}"),
         ))

@@ -1,9 +1,10 @@
 //! Claims for Row Level Security (contract §3): `auth.authenticate`, `auth.claims()` and the
 //! Supabase-compatible helpers.
 //!
-//! Policies call these once per row, so the common path is a cache check: the last answer is
-//! reused while the key set (one atomic generation read), the bound token or the request headers,
-//! and the claim settings are unchanged, and `exp` has not passed. Anything else re-verifies.
+//! In a query that reads a table each call becomes an InitPlan (src/planner.rs); where calls
+//! stay per row (PL/pgSQL expressions, COPY defaults) the common path is a cache check: the last
+//! answer is reused within its statement while the raw input is the same (see `LastAnswer`).
+//! Anything else verifies again, from the verified-token cache.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -100,6 +101,8 @@ fn postgrest_claims(set: &KeySet, input: &str) -> Option<Rc<Verified>> {
 
 /// The claims `raw` (from `source`) stand for.
 fn derive(source: ClaimsSource, raw: &[u8]) -> Result<Option<Rc<Verified>>, AuthError> {
+    // Taken even when there is no token: without shared memory there is no revocation guarantee,
+    // and an anonymous answer must refuse (55000) like every other one.
     let set = keyset::current()?;
     let text = String::from_utf8_lossy(raw);
     let token = match source {

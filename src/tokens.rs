@@ -150,7 +150,7 @@ fn check_claims_now(claims: &Claims) -> Result<(), TokenError> {
     })
 }
 
-fn max_token_bytes() -> usize {
+pub(crate) fn max_token_bytes() -> usize {
     settings::MAX_TOKEN_BYTES.get().max(0) as usize
 }
 

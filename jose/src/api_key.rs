@@ -89,7 +89,9 @@ fn checksum(text: &str) -> [u8; API_KEY_CHECKSUM_CHARS] {
     out
 }
 
-fn sha256(text: &str) -> [u8; 32] {
+/// The SHA-256 under which a key is stored and looked up (the legacy anon / service_role JWTs
+/// too, whole): the key has ~190 random bits, so a fast hash cannot be reversed.
+pub fn api_key_hash(text: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest::digest(&digest::SHA256, text.as_bytes()).as_ref());
     out
@@ -112,7 +114,7 @@ pub fn try_generate_api_key(kind: ApiKeyKind) -> Result<NewApiKey, aws_lc_rs::er
     let sum = checksum(&full);
     full.extend(sum.iter().map(|&b| char::from(b)));
     let prefix = full[..kind.prefix().len() + DISPLAY_CHARS].to_owned();
-    let hash = sha256(&full);
+    let hash = api_key_hash(&full);
     Ok(NewApiKey { full, prefix, hash })
 }
 
@@ -146,5 +148,5 @@ pub fn parse_api_key(key: &str) -> Result<(ApiKeyKind, [u8; 32]), ApiKeyError> {
     if checksum(body).as_slice() != sum.as_bytes() {
         return Err(ApiKeyError::BadChecksum);
     }
-    Ok((kind, sha256(key)))
+    Ok((kind, api_key_hash(key)))
 }

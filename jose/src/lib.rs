@@ -19,8 +19,8 @@ mod token;
 
 pub use alg::Alg;
 pub use api_key::{
-    generate_api_key, parse_api_key, try_generate_api_key, ApiKeyError, ApiKeyKind, NewApiKey,
-    API_KEY_BODY_CHARS, API_KEY_CHECKSUM_CHARS,
+    api_key_hash, generate_api_key, parse_api_key, try_generate_api_key, ApiKeyError, ApiKeyKind,
+    NewApiKey, API_KEY_BODY_CHARS, API_KEY_CHECKSUM_CHARS,
 };
 pub use b64::{decode_canonical as b64url_decode, encode as b64url_encode};
 pub use claims::{check_claims, ClaimRules};
