@@ -143,6 +143,15 @@ impl Cluster {
         self.connect_to("postgres")
     }
 
+    /// `CREATE EXTENSION pg_auth_keys` in database `postgres`; the superuser session that ran it.
+    pub fn connect_with_extension(&self) -> Client {
+        let mut admin = self.connect();
+        admin
+            .batch_execute("CREATE EXTENSION pg_auth_keys")
+            .expect("create extension");
+        admin
+    }
+
     /// A new superuser session on `dbname`.
     pub fn connect_to(&self, dbname: &str) -> Client {
         self.config(dbname)
@@ -496,6 +505,14 @@ fn pg_bindir() -> &'static Path {
         assert!(out.status.success(), "pg_config --bindir failed");
         PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
     })
+}
+
+/// The first column of the only row `sql` returns, as text; panics naming the statement.
+pub fn text(client: &mut Client, sql: &str) -> String {
+    client
+        .query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .get(0)
 }
 
 /// A client program of the tested PostgreSQL installation, `$(pg_config --bindir)/<name>`

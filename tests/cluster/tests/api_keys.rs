@@ -4,25 +4,10 @@
 
 use std::time::Duration;
 
-use pg_auth_keys_cluster_tests::{Client, Cluster};
+use pg_auth_keys_cluster_tests::{text, Client, Cluster};
 use postgres::fallible_iterator::FallibleIterator;
 
 const CONF: &[&str] = &["auth.jwks_cache_ttl = 0"];
-
-fn setup(cluster: &Cluster) -> Client {
-    let mut admin = cluster.connect();
-    admin
-        .batch_execute("CREATE EXTENSION pg_auth_keys")
-        .expect("create extension");
-    admin
-}
-
-fn text(client: &mut Client, sql: &str) -> String {
-    client
-        .query_one(sql, &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .get(0)
-}
 
 /// The kind the key verifies as, or the SQLSTATE and message it is refused with.
 fn check_key(client: &mut Client, key: &str) -> Result<String, String> {
@@ -47,7 +32,7 @@ fn revoke_by_name(admin: &mut Client, name: &str) {
 #[test]
 fn revoking_an_api_key_reaches_an_open_transaction_of_another_session() {
     let cluster = Cluster::start_with_conf("apikey-revoke", CONF);
-    let mut admin = setup(&cluster);
+    let mut admin = cluster.connect_with_extension();
     let key = text(&mut admin, "SELECT auth.create_api_key('secret', 'worker')");
     let other = text(&mut admin, "SELECT auth.create_api_key('secret', 'other')");
 
@@ -105,7 +90,7 @@ fn notifications(listener: &mut Client, wait: Duration) -> Vec<(String, String)>
 #[test]
 fn committed_key_changes_notify_postgrest_and_rolled_back_ones_do_not() {
     let cluster = Cluster::start_with_conf("apikey-notify", CONF);
-    let mut admin = setup(&cluster);
+    let mut admin = cluster.connect_with_extension();
     let mut listener = cluster.connect();
     listener.batch_execute("LISTEN pgrst").unwrap();
     let reload = ("pgrst".to_string(), "reload config".to_string());
@@ -152,7 +137,7 @@ fn committed_key_changes_notify_postgrest_and_rolled_back_ones_do_not() {
 #[test]
 fn hot_standby_refuses_a_revoked_api_key_once_replayed() {
     let primary = Cluster::start_with_conf("apikey-standby", CONF);
-    let mut admin = setup(&primary);
+    let mut admin = primary.connect_with_extension();
     let key = text(
         &mut admin,
         "SELECT auth.create_api_key('publishable', 'web')",

@@ -9,7 +9,7 @@
 //! connection still usable) and, when refused, leave `auth._keys`, `auth._api_keys`,
 //! `auth._switches` and `auth.key_events` exactly as they were.
 
-use pg_auth_keys_cluster_tests::{Client, Cluster};
+use pg_auth_keys_cluster_tests::{text, Client, Cluster};
 use postgres::types::ToSql;
 
 const MB10: usize = 10 * 1024 * 1024;
@@ -36,13 +36,6 @@ fn started(client: &mut Client) -> String {
     client
         .query_one("SELECT pg_postmaster_start_time()::text", &[])
         .unwrap()
-        .get(0)
-}
-
-fn text(client: &mut Client, sql: &str) -> String {
-    client
-        .query_one(sql, &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
         .get(0)
 }
 

@@ -6,26 +6,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use pg_auth_keys_cluster_tests::{Client, Cluster};
+use pg_auth_keys_cluster_tests::{text, Client, Cluster};
 
 /// Rotation needs no waiting for JWKS caches in these tests.
 const CONF: &[&str] = &["auth.jwks_cache_ttl = 0"];
 const ALICE: &str = "11111111-1111-1111-1111-111111111111";
-
-fn setup(cluster: &Cluster) -> Client {
-    let mut admin = cluster.connect();
-    admin
-        .batch_execute("CREATE EXTENSION pg_auth_keys")
-        .expect("create extension");
-    admin
-}
-
-fn text(client: &mut Client, sql: &str) -> String {
-    client
-        .query_one(sql, &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .get(0)
-}
 
 /// The first column of the only row, NULL or no row as None.
 fn opt_text(client: &mut Client, sql: &str) -> Option<String> {
@@ -71,7 +56,7 @@ fn revoke(admin: &mut Client, kid: &str) {
 #[test]
 fn revocation_reaches_an_open_transaction_of_another_session() {
     let cluster = Cluster::start_with_conf("revoke-open-xact", CONF);
-    let mut admin = setup(&cluster);
+    let mut admin = cluster.connect_with_extension();
     let old = rotate_in_new_key(&mut admin);
     let token = sign(&mut admin, ALICE);
 
@@ -105,7 +90,7 @@ fn revocation_reaches_an_open_transaction_of_another_session() {
 #[test]
 fn rolled_back_revocation_changes_nothing() {
     let cluster = Cluster::start_with_conf("revoke-rollback", CONF);
-    let mut admin = setup(&cluster);
+    let mut admin = cluster.connect_with_extension();
     let old = rotate_in_new_key(&mut admin);
     let token = sign(&mut admin, ALICE);
     rotate_in_new_key(&mut admin);
@@ -133,7 +118,7 @@ fn rolled_back_revocation_changes_nothing() {
 #[test]
 fn uncommitted_new_key_is_not_trusted_by_other_sessions() {
     let cluster = Cluster::start_with_conf("uncommitted-key", CONF);
-    let mut admin = setup(&cluster);
+    let mut admin = cluster.connect_with_extension();
     rotate_in_new_key(&mut admin);
     let mut user = cluster.connect();
     admin.batch_execute("BEGIN").unwrap();
@@ -161,7 +146,7 @@ fn uncommitted_new_key_is_not_trusted_by_other_sessions() {
 #[test]
 fn four_verifiers_during_twenty_rotations_and_a_revocation() {
     let cluster = Cluster::start_with_conf("concurrent-rotation", CONF);
-    let mut admin = setup(&cluster);
+    let mut admin = cluster.connect_with_extension();
     let first = rotate_in_new_key(&mut admin);
     let first_token = sign(&mut admin, ALICE);
     let stop = Arc::new(AtomicBool::new(false));
@@ -226,7 +211,7 @@ fn four_verifiers_during_twenty_rotations_and_a_revocation() {
 #[test]
 fn restart_keeps_every_key_state() {
     let mut cluster = Cluster::start_with_conf("restart", CONF);
-    let mut admin = setup(&cluster);
+    let mut admin = cluster.connect_with_extension();
     let old = rotate_in_new_key(&mut admin);
     let old_token = sign(&mut admin, ALICE);
     rotate_in_new_key(&mut admin);
@@ -252,7 +237,7 @@ fn restart_keeps_every_key_state() {
 #[test]
 fn hot_standby_sees_revocation_once_replayed() {
     let primary = Cluster::start_with_conf("standby-revoke", CONF);
-    let mut admin = setup(&primary);
+    let mut admin = primary.connect_with_extension();
     let old = rotate_in_new_key(&mut admin);
     let token = sign(&mut admin, ALICE);
     rotate_in_new_key(&mut admin);

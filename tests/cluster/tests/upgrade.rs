@@ -7,17 +7,10 @@
 //! The first release's install script is frozen in `sql/archive/` and installed beside the
 //! current one by `make install-debug` / `make install`.
 
-use pg_auth_keys_cluster_tests::{Client, Cluster};
+use pg_auth_keys_cluster_tests::{text, Client, Cluster};
 
 const FIRST_RELEASE: &str = "0.1.0";
 const CONF: &[&str] = &["auth.jwks_cache_ttl = 0"];
-
-fn text(client: &mut Client, sql: &str) -> String {
-    client
-        .query_one(sql, &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .get(0)
-}
 
 /// Everything about the extension's objects that an upgrade must get right, one line each.
 const CATALOG: &str = r#"
