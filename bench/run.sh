@@ -21,7 +21,8 @@
 #   BENCH_OPENSSL_SECONDS [3]   length of each `openssl speed` run
 #   BENCH_ITEMS [1 2 3 4 5 6 7] which measurements to run (7 builds bench/crypto with cargo)
 #   BENCH_PORT [54339], BENCH_KEEP_CLUSTER [0] (1: leave the cluster running at the end)
-#   PG_CONFIG                   the PostgreSQL to use (as for the other scripts)
+#   PG_MAJOR, PG_CONFIG         the PostgreSQL to use (as for the other scripts; for 18 the
+#                               cluster is bench-cluster-pg18, the results build/bench-pg18/)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
@@ -37,7 +38,7 @@ ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7}"
 DB=bench
 
 BENCH_DIR="$REPO_ROOT/bench"
-OUT_DIR="$REPO_ROOT/build/bench"
+OUT_DIR="$REPO_ROOT/build/bench$(major_suffix)"
 RESULTS="$OUT_DIR/results.md"
 ROUNDS_LOG="$OUT_DIR/rounds.txt"
 BIN="$(pg_bindir)"
@@ -64,7 +65,7 @@ cluster() { "$REPO_ROOT/scripts/cluster.sh" "$@"; }
 sql() { "$BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
 command -v openssl >/dev/null || die "openssl is needed (apt-get install openssl)"
-[[ -x "$BIN/pgbench" ]] || die "pgbench is missing from $BIN (it comes with postgresql-$PG_MAJOR)"
+[[ -x "$BIN/pgbench" ]] || die "pgbench is missing from $BIN"
 mkdir -p "$OUT_DIR"
 : >"$ROUNDS_LOG"
 

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Golden-file SQL tests: run tests/pg_regress/sql/*.sql with the system pg_regress against a
-# fresh throwaway cluster (scripts/cluster.sh, CLUSTER_NAME=regress-cluster) and compare the
-# output with tests/pg_regress/expected/*.out.
+# Golden-file SQL tests: run tests/pg_regress/sql/*.sql with the pg_regress of PG_CONFIG's PGXS
+# against a fresh throwaway cluster (scripts/cluster.sh, CLUSTER_NAME=regress-cluster) and
+# compare the output with tests/pg_regress/expected/*.out.
 #
 #   scripts/regress.sh            # run every test listed in tests/pg_regress/schedule
 #   scripts/regress.sh --accept   # after a run: copy results/*.out of failed or new tests
 #                                 # into expected/ (review the git diff before committing!)
+#   PG_MAJOR=18 scripts/regress.sh [--accept]    # the same on PostgreSQL 18
+#
+# Expected output per major: expected/<test>.out is PostgreSQL 15's. Where 18 prints something
+# else (psql's Unicode display widths, EXPLAIN's InitPlan notation, a server message), its
+# output is in expected/pg18/<test>.out, which replaces expected/<test>.out on 18 only; every
+# other test must print on 18 exactly what it prints on 15. --accept on 18 writes or removes
+# that override.
 #
 # Tests run in the order of the schedule file, all in one database (pg_auth_keys_regress),
 # so `setup` (CREATE EXTENSION) comes first. Every sql/*.sql must be listed in the schedule,
 # and every scheduled test needs its sql file; the run refuses otherwise.
-# The extension must already be installed in the system PostgreSQL (make install-debug).
+# The extension must already be installed in that PostgreSQL (make install-debug).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -19,6 +26,15 @@ SCHEDULE="$REGRESS_DIR/schedule"
 export CLUSTER_NAME="${CLUSTER_NAME:-regress-cluster}"
 export CLUSTER_PORT="${CLUSTER_PORT:-54330}"
 PG_REGRESS="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress"
+# The overrides of this major (none for 15) and the input directory pg_regress reads: the
+# sources themselves for 15, else <run dir>/regress-input-pg18 with sql/ and expected/ linked
+# to the sources, each expected file to its override if there is one.
+OVERRIDES=""
+INPUT_DIR="$REGRESS_DIR"
+if [[ "$PG_MAJOR" != "$SYSTEM_PG_MAJOR" ]]; then
+    OVERRIDES="$REGRESS_DIR/expected/pg$PG_MAJOR"
+    INPUT_DIR="$(pak_run_dir)/regress-input$(major_suffix)"
+fi
 
 # Tests named in the schedule, in order ("test: a b c" lines; several names = parallel group).
 scheduled_tests() {
@@ -41,6 +57,14 @@ check_schedule() {
             bad=1
         fi
     done < <(scheduled_tests)
+    for f in "$REGRESS_DIR"/expected/pg*/*.out; do
+        [[ -e "$f" ]] || continue
+        t="$(basename "$f" .out)"
+        if ! scheduled_tests | grep -qxF "$t"; then
+            printf 'error: %s overrides "%s", which the schedule does not list\n' "${f#"$REPO_ROOT"/}" "$t" >&2
+            bad=1
+        fi
+    done
     if [[ "$(scheduled_tests | sort | uniq -d)" != "" ]]; then
         printf 'error: the schedule lists a test twice: %s\n' "$(scheduled_tests | sort | uniq -d | tr '\n' ' ')" >&2
         bad=1
@@ -48,23 +72,64 @@ check_schedule() {
     ((bad == 0)) || die "fix tests/pg_regress/schedule"
 }
 
+# The expected file of test $1 on this major.
+expected_file() {
+    if [[ -n "$OVERRIDES" && -f "$OVERRIDES/$1.out" ]]; then
+        printf '%s\n' "$OVERRIDES/$1.out"
+    else
+        printf '%s\n' "$REGRESS_DIR/expected/$1.out"
+    fi
+}
+
+# Results of the last run become the expected output (of this major: on 18, an override, or
+# none when 18 printed what 15's file says). The results must come from this major.
 accept() {
-    local t n=0
+    local t n=0 made
     [[ -d "$REGRESS_DIR/results" ]] || die "no results yet: run scripts/regress.sh first"
+    made="$(cat "$REGRESS_DIR/results/.major" 2>/dev/null || true)"
+    [[ "$made" == "$PG_MAJOR" ]] || die "the results are from PostgreSQL ${made:-?}, not $PG_MAJOR: run with PG_MAJOR=${made:-?}"
     while read -r t; do
-        local res="$REGRESS_DIR/results/$t.out" exp="$REGRESS_DIR/expected/$t.out"
-        if [[ -f "$res" ]] && ! cmp -s "$res" "$exp"; then
-            cp "$res" "$exp"
-            echo "accepted: tests/pg_regress/expected/$t.out"
+        local res="$REGRESS_DIR/results/$t.out" base="$REGRESS_DIR/expected/$t.out"
+        [[ -f "$res" ]] || continue
+        if [[ -z "$OVERRIDES" ]]; then
+            if ! cmp -s "$res" "$base"; then
+                cp "$res" "$base"
+                echo "accepted: ${base#"$REPO_ROOT"/}"
+                n=$((n + 1))
+            fi
+        elif cmp -s "$res" "$base"; then
+            if [[ -f "$OVERRIDES/$t.out" ]]; then
+                rm -- "$OVERRIDES/$t.out"
+                echo "removed: ${OVERRIDES#"$REPO_ROOT"/}/$t.out (PostgreSQL $PG_MAJOR prints what ${base#"$REPO_ROOT"/} says)"
+                n=$((n + 1))
+            fi
+        elif ! cmp -s "$res" "$OVERRIDES/$t.out"; then
+            mkdir -p "$OVERRIDES"
+            cp "$res" "$OVERRIDES/$t.out"
+            echo "accepted: ${OVERRIDES#"$REPO_ROOT"/}/$t.out"
             n=$((n + 1))
         fi
     done < <(scheduled_tests)
-    echo "$n file(s) updated; review them with: git diff -- tests/pg_regress/expected"
+    rmdir "$OVERRIDES" 2>/dev/null || true
+    echo "$n file(s) updated; review them with: git status tests/pg_regress/expected; git diff -- tests/pg_regress/expected"
+}
+
+# For majors with overrides: the input directory, rebuilt for every run.
+make_input_dir() {
+    [[ "$INPUT_DIR" != "$REGRESS_DIR" ]] || return 0
+    rm -rf -- "$INPUT_DIR"
+    mkdir -p "$INPUT_DIR/expected"
+    ln -s "$REGRESS_DIR/sql" "$INPUT_DIR/sql"
+    local t
+    while read -r t; do
+        [[ -f "$(expected_file "$t")" ]] && ln -s "$(expected_file "$t")" "$INPUT_DIR/expected/$t.out"
+    done < <(scheduled_tests)
+    return 0
 }
 
 run() {
     check_schedule
-    [[ -x "$PG_REGRESS" ]] || die "$PG_REGRESS not found (postgresql-server-dev-$PG_MAJOR; run make setup)"
+    [[ -x "$PG_REGRESS" ]] || die "$PG_REGRESS not found (run make setup)"
     # A fresh cluster every run: no state leaks from an earlier run or from the demo.
     "$REPO_ROOT/scripts/cluster.sh" destroy
     "$REPO_ROOT/scripts/cluster.sh" start
@@ -75,14 +140,17 @@ run() {
     # and --accept creates it.
     mkdir -p "$REGRESS_DIR/expected"
     rm -rf "$REGRESS_DIR/results" "$REGRESS_DIR/regression.diffs" "$REGRESS_DIR/regression.out"
+    make_input_dir
+    mkdir -p "$REGRESS_DIR/results"
+    printf '%s\n' "$PG_MAJOR" >"$REGRESS_DIR/results/.major"
 
-    say "pg_regress ($(scheduled_tests | wc -l) tests)"
+    say "pg_regress ($(scheduled_tests | wc -l) tests, PostgreSQL $PG_MAJOR${OVERRIDES:+; overrides from ${OVERRIDES#"$REPO_ROOT"/}})"
     local rc=0
     # pg_regress itself creates the database (template0, C locale settings) and runs psql -X.
     # PGTZ/PGDATESTYLE are set by pg_regress itself; lc_messages=C is set per database.
     "$PG_REGRESS" \
         --bindir="$(pg_bindir)" \
-        --inputdir="$REGRESS_DIR" \
+        --inputdir="$INPUT_DIR" \
         --outputdir="$REGRESS_DIR" \
         --host="$PGHOST" --port="$PGPORT" --user=postgres \
         --dbname=pg_auth_keys_regress \
