@@ -75,7 +75,7 @@ help:
 	@echo "  make test-cluster  sessions, restarts, crashes, replicas (tests/cluster)"
 	@echo "make fuzz          each fuzz target for FUZZ_SECONDS (60) s (scripts/fuzz.sh, fuzz/README.md)"
 	@echo "make setup         install the toolchain and system packages (idempotent)"
-	@echo "make build         cargo build of the workspace"
+	@echo "make build         cargo build of the workspace (for PG_MAJOR)"
 	@echo "make install       install the release build into the PostgreSQL of PG_CONFIG"
 	@echo "make install-debug install the debug build (what the tests use)"
 	@echo "PG_MAJOR=15 (default) or 18 selects the PostgreSQL: make demo PG_MAJOR=18"
@@ -86,7 +86,8 @@ setup:
 	    { echo "error: PG_CONFIG=$(PG_CONFIG) is $$v, not PostgreSQL $(PG_MAJOR)" >&2; exit 1; }
 
 build: setup
-	$(CARGO) build --workspace
+	$(CARGO) build --workspace $(if $(filter-out 15,$(PG_MAJOR)),--no-default-features \
+	    --features pg_auth_keys/pg$(PG_MAJOR))
 
 install: setup
 	$(PGRX_INSTALL) --release
