@@ -63,9 +63,9 @@ CREATE TABLE bench.cold_es256 AS SELECT tok FROM bench.tokens WHERE alg = 'ES256
 CREATE TABLE bench.cold_rs256 AS SELECT tok FROM bench.tokens WHERE alg = 'RS256' AND n > 0;
 CREATE TABLE bench.cold_eddsa AS SELECT tok FROM bench.tokens WHERE alg = 'EdDSA' AND n > 0;
 CREATE TABLE bench.cold_hs256 AS SELECT tok FROM bench.tokens WHERE alg = 'HS256' AND n > 0;
--- The HS256 secret, for the SQL verifier (superuser only: auth._keys is not readable otherwise).
+-- The HS256 secret, for the SQL verifier (superuser only: auth_private._keys is not readable otherwise).
 CREATE TABLE bench.hs256_secret AS
-SELECT k.private_key AS secret FROM auth._keys k JOIN bench.keys b USING (kid) WHERE b.alg = 'HS256';
+SELECT k.private_key AS secret FROM auth_private._keys k JOIN bench.keys b USING (kid) WHERE b.alg = 'HS256';
 
 -- Item 2 and 3: the caller's own token (ES256, n = 0), in a one-row table so that md5() of it
 -- is not folded into a constant at plan time.

@@ -1,30 +1,29 @@
 -- pg_auth_keys: API keys (contract §4) and the PostgREST hooks (contract §5).
 --
 -- Like the signing-key functions (finalize.sql), every function that changes API keys is
--- SECURITY DEFINER with search_path pinned, not executable by PUBLIC, writes one
--- auth.key_events row per change (kid NULL, detail.api_key_id set) and calls
--- auth._api_keys_changed(), which makes every session see the change at the next statement
--- once (and only if) the transaction commits.
+-- SECURITY DEFINER with search_path pinned, not executable by PUBLIC, and writes one
+-- auth.key_events row per change (kid NULL, detail.api_key_id set). The triggers of
+-- finalize.sql publish every committed write to these tables.
 
 -- The key's id, kind and role; SQLSTATE 28000 when it is malformed, unknown or revoked.
 -- PARALLEL RESTRICTED: a parallel worker has no copy of the API keys, and under REPEATABLE READ
 -- it cannot read the table with a snapshot newer than the transaction's (src/latest.rs).
 CREATE FUNCTION auth.verify_api_key(key text) RETURNS TABLE (id uuid, kind text, role name)
 LANGUAGE sql STABLE STRICT PARALLEL RESTRICTED
-AS $$ SELECT v.id, v.kind, v.role::pg_catalog.name FROM auth._verify_api_key($1) v $$;
+AS $$ SELECT v.id, v.kind, v.role::pg_catalog.name FROM auth_private._verify_api_key($1) v $$;
 
-CREATE FUNCTION auth._lock_api_keys() RETURNS void
+CREATE FUNCTION auth_private._lock_api_keys() RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
-AS $$ LOCK TABLE auth._api_keys IN SHARE ROW EXCLUSIVE MODE $$;
+AS $$ LOCK TABLE auth_private._api_keys IN SHARE ROW EXCLUSIVE MODE $$;
 
 -- The row of `id`, locked; raises when there is none.
-CREATE FUNCTION auth._api_key_for_update(id uuid) RETURNS auth._api_keys
+CREATE FUNCTION auth_private._api_key_for_update(id uuid) RETURNS auth_private._api_keys
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    k auth._api_keys;
+    k auth_private._api_keys;
 BEGIN
-    SELECT * INTO k FROM auth._api_keys WHERE auth._api_keys.id = $1 FOR UPDATE;
+    SELECT * INTO k FROM auth_private._api_keys WHERE auth_private._api_keys.id = $1 FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no api key with id %', coalesce($1::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
@@ -32,11 +31,11 @@ BEGIN
     RETURN k;
 END $$;
 
-CREATE FUNCTION auth._audit_api_key(action text, k auth._api_keys, detail jsonb DEFAULT '{}')
+CREATE FUNCTION auth_private._audit_api_key(action text, k auth_private._api_keys, detail jsonb DEFAULT '{}')
 RETURNS void
 LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO auth.key_events (action, kid, detail)
+    INSERT INTO auth_private.key_events (action, kid, detail)
     VALUES ($1, NULL, jsonb_build_object('api_key_id', ($2).id, 'kind', ($2).kind,
                                          'name', ($2).name, 'prefix', ($2).prefix,
                                          'role', ($2).role) || coalesce($3, '{}'))
@@ -44,11 +43,11 @@ $$;
 
 -- Are legacy anon / service_role keys enabled? True by default, and only meaningful while some
 -- legacy key is registered and unrevoked.
-CREATE FUNCTION auth._legacy_api_keys_enabled() RETURNS boolean
+CREATE FUNCTION auth_private._legacy_api_keys_enabled() RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce((SELECT s.enabled FROM auth._switches s WHERE s.name = 'legacy_api_keys'), true)
-       AND EXISTS (SELECT 1 FROM auth._api_keys k WHERE k.kind = 'legacy' AND k.revoked_at IS NULL)
+    SELECT coalesce((SELECT s.enabled FROM auth_private._switches s WHERE s.name = 'legacy_api_keys'), true)
+       AND EXISTS (SELECT 1 FROM auth_private._api_keys k WHERE k.kind = 'legacy' AND k.revoked_at IS NULL)
 $$;
 
 CREATE FUNCTION auth.create_api_key(kind text, name text, role name DEFAULT NULL) RETURNS text
@@ -56,7 +55,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     g record;
-    k auth._api_keys;
+    k auth_private._api_keys;
     allowed text[] := string_to_array(replace(current_setting('auth.allowed_roles'), ' ', ''), ',');
 BEGIN
     -- The messages never repeat the argument: a key pasted into the wrong argument would
@@ -83,19 +82,18 @@ BEGIN
                   DETAIL = 'Publishable keys are meant to be shipped in browsers and apps.',
                   HINT = 'create a secret key instead';
     END IF;
-    PERFORM auth._lock_api_keys();
-    SELECT * INTO g FROM auth._new_api_key(k.kind);
+    PERFORM auth_private._lock_api_keys();
+    SELECT * INTO g FROM auth_private._new_api_key(k.kind);
     k.id := gen_random_uuid();
     k.prefix := g.prefix;
     k.key_hash := g.key_hash;
     IF k.kind = 'secret' THEN
-        k.sealed_key := auth._seal_api_key(k.id, g.key);
+        k.sealed_key := auth_private._seal_api_key(k.id, g.key);
     END IF;
     k.created_at := now();
-    INSERT INTO auth._api_keys SELECT (k).*;
-    PERFORM auth._audit_api_key('create_api_key', k,
+    INSERT INTO auth_private._api_keys SELECT (k).*;
+    PERFORM auth_private._audit_api_key('create_api_key', k,
         jsonb_build_object('revealable', k.sealed_key IS NOT NULL));
-    PERFORM auth._api_keys_changed();
     RETURN g.key;
 END $$;
 
@@ -104,19 +102,18 @@ CREATE FUNCTION auth.revoke_api_key(id uuid, reason text DEFAULT NULL,
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    k auth._api_keys;
+    k auth_private._api_keys;
 BEGIN
-    PERFORM auth._lock_api_keys();
-    k := auth._api_key_for_update($1);
+    PERFORM auth_private._lock_api_keys();
+    k := auth_private._api_key_for_update($1);
     IF k.revoked_at IS NOT NULL THEN
         RAISE EXCEPTION 'api key "%" is already revoked', k.name
             USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = 'id: ' || k.id;
     END IF;
     -- A revoked key can never be used again, so there is nothing left to reveal.
-    UPDATE auth._api_keys SET revoked_at = now(), sealed_key = NULL WHERE auth._api_keys.id = k.id;
-    PERFORM auth._audit_api_key('revoke_api_key', k,
+    UPDATE auth_private._api_keys SET revoked_at = now(), sealed_key = NULL WHERE auth_private._api_keys.id = k.id;
+    PERFORM auth_private._audit_api_key('revoke_api_key', k,
         jsonb_build_object('reason', $2, 'was_compromised', coalesce($3, false)));
-    PERFORM auth._api_keys_changed();
 END $$;
 
 CREATE FUNCTION auth.delete_api_key(id uuid, reason text DEFAULT NULL,
@@ -124,26 +121,25 @@ CREATE FUNCTION auth.delete_api_key(id uuid, reason text DEFAULT NULL,
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    k auth._api_keys;
+    k auth_private._api_keys;
 BEGIN
-    PERFORM auth._lock_api_keys();
-    k := auth._api_key_for_update($1);
-    DELETE FROM auth._api_keys WHERE auth._api_keys.id = k.id;
-    PERFORM auth._audit_api_key('delete_api_key', k,
+    PERFORM auth_private._lock_api_keys();
+    k := auth_private._api_key_for_update($1);
+    DELETE FROM auth_private._api_keys WHERE auth_private._api_keys.id = k.id;
+    PERFORM auth_private._audit_api_key('delete_api_key', k,
         jsonb_build_object('reason', $2, 'was_compromised', coalesce($3, false),
                            'was_revoked', k.revoked_at IS NOT NULL));
-    PERFORM auth._api_keys_changed();
 END $$;
 
 CREATE FUNCTION auth.reveal_api_key(id uuid) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    k auth._api_keys;
+    k auth_private._api_keys;
     key text;
 BEGIN
-    PERFORM auth._lock_api_keys();
-    k := auth._api_key_for_update($1);
+    PERFORM auth_private._lock_api_keys();
+    k := auth_private._api_key_for_update($1);
     IF k.kind <> 'secret' THEN
         RAISE EXCEPTION 'only secret api keys can be revealed; "%" is a % key', k.name, k.kind
             USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = 'id: ' || k.id;
@@ -157,8 +153,8 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = 'id: ' || k.id,
                   HINT = 'create a new secret key after setting auth.root_key, and revoke this one';
     END IF;
-    key := auth._open_api_key(k.id, k.sealed_key);
-    PERFORM auth._audit_api_key('reveal_api_key', k);
+    key := auth_private._open_api_key(k.id, k.sealed_key);
+    PERFORM auth_private._audit_api_key('reveal_api_key', k);
     RETURN key;
 END $$;
 
@@ -168,12 +164,12 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     l record;
-    k auth._api_keys;
+    k auth_private._api_keys;
 BEGIN
-    PERFORM auth._required($1, 'jwt');
-    PERFORM auth._lock_api_keys();
-    SELECT * INTO l FROM auth._legacy_api_key($1);
-    IF EXISTS (SELECT 1 FROM auth._api_keys a WHERE a.key_hash = l.key_hash) THEN
+    PERFORM auth_private._required($1, 'jwt');
+    PERFORM auth_private._lock_api_keys();
+    SELECT * INTO l FROM auth_private._legacy_api_key($1);
+    IF EXISTS (SELECT 1 FROM auth_private._api_keys a WHERE a.key_hash = l.key_hash) THEN
         RAISE EXCEPTION 'this legacy api key is already registered'
             USING ERRCODE = 'duplicate_object';
     END IF;
@@ -184,9 +180,8 @@ BEGIN
     k.role := l.role;
     k.key_hash := l.key_hash;
     k.created_at := now();
-    INSERT INTO auth._api_keys SELECT (k).*;
-    PERFORM auth._audit_api_key('import_legacy_api_key', k);
-    PERFORM auth._api_keys_changed();
+    INSERT INTO auth_private._api_keys SELECT (k).*;
+    PERFORM auth_private._audit_api_key('import_legacy_api_key', k);
     RETURN k.id;
 END $$;
 
@@ -199,18 +194,17 @@ BEGIN
     IF $1 IS NULL THEN
         RAISE EXCEPTION 'enabled must not be NULL' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM auth._lock_api_keys();
-    was := coalesce((SELECT s.enabled FROM auth._switches s WHERE s.name = 'legacy_api_keys'), true);
-    INSERT INTO auth._switches (name, enabled) VALUES ('legacy_api_keys', $1)
+    PERFORM auth_private._lock_api_keys();
+    was := coalesce((SELECT s.enabled FROM auth_private._switches s WHERE s.name = 'legacy_api_keys'), true);
+    INSERT INTO auth_private._switches (name, enabled) VALUES ('legacy_api_keys', $1)
     ON CONFLICT (name) DO UPDATE SET enabled = excluded.enabled;
-    INSERT INTO auth.key_events (action, kid, detail)
+    INSERT INTO auth_private.key_events (action, kid, detail)
     VALUES ('set_legacy_api_keys_enabled', NULL, jsonb_build_object('from', was, 'to', $1));
-    PERFORM auth._api_keys_changed();
 END $$;
 
 CREATE VIEW auth.api_keys WITH (security_barrier) AS
 SELECT k.id, k.kind, k.name, k.prefix, k.role, k.created_at, k.revoked_at
-FROM auth._api_keys k;
+FROM auth_private._api_keys k;
 
 -- PostgREST --------------------------------------------------------------------------------
 
@@ -221,7 +215,7 @@ CREATE FUNCTION auth.pre_request() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    refusal jsonb := auth._request_refusal();
+    refusal jsonb := auth_private._request_refusal();
 BEGIN
     IF refusal ->> 'hint' IS NOT NULL THEN
         RAISE SQLSTATE 'PT401' USING MESSAGE = refusal ->> 'message',
@@ -236,19 +230,8 @@ CREATE FUNCTION auth.postgrest_pre_config() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM set_config('pgrst.jwt_secret', auth.jwks()::text, true);
+    PERFORM set_config('pgrst.jwt_secret', auth_private._jwks()::text, true);
     PERFORM set_config('pgrst.jwt_secret_is_base64', 'false', true);
 END $$;
 
--- Privileges ----------------------------------------------------------------------------------
-
-REVOKE EXECUTE ON FUNCTION
-    auth._lock_api_keys(), auth._api_key_for_update(uuid),
-    auth._audit_api_key(text, auth._api_keys, jsonb), auth._legacy_api_keys_enabled(),
-    auth._new_api_key(text), auth._seal_api_key(uuid, text), auth._open_api_key(uuid, bytea),
-    auth._legacy_api_key(text), auth._request_refusal(), auth._api_keys_changed(),
-    auth.create_api_key(text, text, name), auth.revoke_api_key(uuid, text, boolean),
-    auth.delete_api_key(uuid, text, boolean), auth.reveal_api_key(uuid),
-    auth.import_legacy_api_key(text), auth.set_legacy_api_keys_enabled(boolean)
-FROM PUBLIC;
-REVOKE ALL ON auth.api_keys FROM PUBLIC;
+-- Privileges: finalize.sql revokes and grants for every function, from one list.

@@ -1,5 +1,5 @@
-//! API keys (contract §4): verification against this backend's copy of `auth._api_keys`, kept
-//! exact by the same shared generation counter as the signing keys, and the helpers the SQL
+//! API keys (contract §4): verification against this backend's copy of `auth_private._api_keys`,
+//! read again whenever the signing keys' view is (keyset.rs: the same invalidations), and the helpers the SQL
 //! lifecycle functions in `sql/api_keys.sql` call.
 //!
 //! A presented key is checked offline first (prefix, length, alphabet, checksum: a typo or a
@@ -18,7 +18,7 @@ use pgrx::prelude::*;
 use crate::errors::{AuthError, OrRaise};
 use crate::keyset::{self, Change, KeySet};
 use crate::shmem::{self, Stat};
-use crate::{latest, settings, tokens};
+use crate::{catalog, latest, settings, tokens};
 
 /// Why a presented API key was refused (SQLSTATE 28000).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -107,11 +107,15 @@ thread_local! {
 
 fn read_table() -> Result<ApiKeySet, AuthError> {
     let mut legacy_enabled = true;
+    if catalog::relations()?.api_keys.is_none() {
+        // A database still at release 0.1.0, which had no API keys.
+        return Ok(ApiKeySet::default());
+    }
     let entries = latest::read(
-        c"SELECT k.id, k.kind, k.role::pg_catalog.text, k.key_hash, k.revoked_at IS NOT NULL,
-                 coalesce((SELECT s.enabled FROM auth._switches s
+        "SELECT k.id, k.kind, k.role::pg_catalog.text, k.key_hash, k.revoked_at IS NOT NULL,
+                 coalesce((SELECT s.enabled FROM {schema}._switches s
                            WHERE s.name OPERATOR(pg_catalog.=) 'legacy_api_keys'::pg_catalog.text), true)
-          FROM auth._api_keys k",
+          FROM {schema}._api_keys k",
         |row| {
             legacy_enabled = row.get::<bool>(6).unwrap_or(true);
             Some(Entry {
@@ -227,7 +231,7 @@ pub(crate) mod auth {
     use super::*;
 
     /// Internal: a new key of `kind` from the CSPRNG, its display prefix and its hash.
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _new_api_key(
         kind: &str,
     ) -> TableIterator<
@@ -248,14 +252,14 @@ pub(crate) mod auth {
     }
 
     /// Internal: `key` sealed under auth.root_key for the key `id`; NULL when no root key is set.
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _seal_api_key(id: pgrx::Uuid, key: &str) -> Option<Vec<u8>> {
         let root = root_key().or_raise()?;
         Some(root.seal(id.as_bytes(), key.as_bytes()).or_raise())
     }
 
     /// Internal: the key sealed by `_seal_api_key`.
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _open_api_key(id: pgrx::Uuid, sealed: &[u8]) -> String {
         let Some(root) = root_key().or_raise() else {
             AuthError::NotReady {
@@ -273,7 +277,7 @@ pub(crate) mod auth {
 
     /// Internal: the hash, role and display prefix of a legacy anon / service_role JWT, which
     /// must verify with the legacy secret.
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _legacy_api_key(
         jwt: &str,
     ) -> TableIterator<
@@ -309,7 +313,7 @@ pub(crate) mod auth {
     /// The key's id, kind and role, or SQLSTATE 28000 when it is malformed, unknown or revoked.
     /// `auth.verify_api_key` (sql/api_keys.sql) returns the role as type `name`, which pgrx
     /// cannot return. Parallel restricted, as `verify_api_key` says why.
-    #[pg_extern(stable, parallel_restricted)]
+    #[pg_extern(stable, parallel_restricted, schema = "auth_private")]
     fn _verify_api_key(
         key: &str,
     ) -> TableIterator<
@@ -325,7 +329,7 @@ pub(crate) mod auth {
     }
 
     /// Internal: marks the API keys changed for this transaction (see keyset::note_change).
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _api_keys_changed() {
         keyset::note_change(Change::ApiKeys).or_raise();
     }

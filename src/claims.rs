@@ -12,19 +12,13 @@ use std::rc::Rc;
 use pgrx::prelude::*;
 use serde_json::Value;
 
+use crate::binding;
 use crate::errors::{AuthError, OrRaise};
 use crate::headers::Headers;
 use crate::keyset::{self, KeySet};
 use crate::settings::{self, ClaimsSource};
 use crate::statement::{self, StatementId};
 use crate::tokens::{self, Verified};
-
-/// A token bound by `auth.authenticate`.
-struct Bound {
-    token: String,
-    /// Bound for the transaction (`is_local`), cleared at its end.
-    local: bool,
-}
 
 /// The last answer of `current_claims`, and what it depended on. It is reused only within the
 /// statement it was made for (the key set and the settings are fixed for a statement), and only
@@ -33,6 +27,8 @@ struct Bound {
 struct LastAnswer {
     statement: StatementId,
     source: ClaimsSource,
+    /// The input was the bound token (else the setting the claims come from).
+    bound: bool,
     raw: Vec<u8>,
     answer: Option<Rc<Verified>>,
     /// `sub` as a uuid, parsed once: `auth.uid()` is what policies call per row.
@@ -40,7 +36,6 @@ struct LastAnswer {
 }
 
 thread_local! {
-    static BOUND: RefCell<Option<Bound>> = const { RefCell::new(None) };
     static LAST: RefCell<Option<LastAnswer>> = const { RefCell::new(None) };
 }
 
@@ -64,17 +59,18 @@ fn with_guc<R>(name: &std::ffi::CStr, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
     }
 }
 
-/// Call `f` with what the claims of `source` come from: the token bound by authenticate, else
-/// the text of `request.headers` (verified), or the text of `request.jwt.claims` (postgrest).
-fn with_raw_input<R>(source: ClaimsSource, f: impl FnOnce(&[u8]) -> R) -> R {
+/// Call `f` with what the claims of `source` come from, and whether it is the bound token: the
+/// token bound by authenticate (src/binding.rs), else the text of `request.headers` (verified),
+/// or the text of `request.jwt.claims` (postgrest).
+fn with_raw_input<R>(source: ClaimsSource, f: impl FnOnce(&[u8], bool) -> R) -> R {
     match source {
-        ClaimsSource::Verified => BOUND.with(|b| match b.borrow().as_ref() {
-            Some(bound) => f(bound.token.as_bytes()),
-            None => with_guc(c"request.headers", |raw| f(raw.unwrap_or_default())),
+        ClaimsSource::Verified => binding::with_bound_token(|bound| match bound {
+            Some(token) => f(token, true),
+            None => with_guc(c"request.headers", |raw| f(raw.unwrap_or_default(), false)),
         }),
-        ClaimsSource::Postgrest => {
-            with_guc(c"request.jwt.claims", |raw| f(raw.unwrap_or_default()))
-        }
+        ClaimsSource::Postgrest => with_guc(c"request.jwt.claims", |raw| {
+            f(raw.unwrap_or_default(), false)
+        }),
     }
 }
 
@@ -100,7 +96,11 @@ fn postgrest_claims(set: &KeySet, input: &str) -> Option<Rc<Verified>> {
 }
 
 /// The claims `raw` (from `source`) stand for.
-fn derive(source: ClaimsSource, raw: &[u8]) -> Result<Option<Rc<Verified>>, AuthError> {
+fn derive(
+    source: ClaimsSource,
+    raw: &[u8],
+    bound: bool,
+) -> Result<Option<Rc<Verified>>, AuthError> {
     // Taken even when there is no token: without shared memory there is no revocation guarantee,
     // and an anonymous answer must refuse (55000) like every other one.
     let set = keyset::current()?;
@@ -108,7 +108,7 @@ fn derive(source: ClaimsSource, raw: &[u8]) -> Result<Option<Rc<Verified>>, Auth
     let token = match source {
         ClaimsSource::Postgrest if !text.is_empty() => return Ok(postgrest_claims(&set, &text)),
         ClaimsSource::Postgrest => return Ok(None),
-        ClaimsSource::Verified if BOUND.with(|b| b.borrow().is_some()) => text.into_owned(),
+        ClaimsSource::Verified if bound => text.into_owned(),
         ClaimsSource::Verified => match bearer_of(&text) {
             Some(token) => token,
             None => return Ok(None),
@@ -125,16 +125,19 @@ fn derive(source: ClaimsSource, raw: &[u8]) -> Result<Option<Rc<Verified>>, Auth
 fn with_current<R>(f: impl FnOnce(&LastAnswer) -> R) -> Result<R, AuthError> {
     let statement = statement::current();
     let source = settings::CLAIMS_SOURCE.get();
-    let fresh = with_raw_input(source, |raw| {
+    let fresh = with_raw_input(source, |raw, bound| {
         LAST.with(|l| {
             l.borrow().as_ref().is_some_and(|l| {
-                l.statement == statement && l.source == source && l.raw.as_slice() == raw
+                l.statement == statement
+                    && l.source == source
+                    && l.bound == bound
+                    && l.raw.as_slice() == raw
             })
         })
     });
     if !fresh {
-        let raw = with_raw_input(source, <[u8]>::to_vec);
-        let answer = derive(source, &raw)?;
+        let (raw, bound) = with_raw_input(source, |raw, bound| (raw.to_vec(), bound));
+        let answer = derive(source, &raw, bound)?;
         let uid = answer
             .as_ref()
             .and_then(|v| v.claims.get("sub")?.as_str().and_then(uuid_bytes));
@@ -142,6 +145,7 @@ fn with_current<R>(f: impl FnOnce(&LastAnswer) -> R) -> Result<R, AuthError> {
             *l.borrow_mut() = Some(LastAnswer {
                 statement,
                 source,
+                bound,
                 raw,
                 answer,
                 uid,
@@ -173,24 +177,7 @@ mod auth {
     #[pg_extern(volatile, parallel_unsafe)]
     fn authenticate(token: &str, is_local: default!(bool, true)) -> pgrx::JsonB {
         let verified = tokens::verify(token).or_raise();
-        BOUND.with(|b| {
-            *b.borrow_mut() = Some(Bound {
-                token: token.to_string(),
-                local: is_local,
-            })
-        });
-        if is_local {
-            let clear = || {
-                BOUND.with(|b| {
-                    let mut b = b.borrow_mut();
-                    if b.as_ref().is_some_and(|b| b.local) {
-                        *b = None;
-                    }
-                })
-            };
-            pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, clear);
-            pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Abort, clear);
-        }
+        binding::bind(token, is_local).or_raise();
         pgrx::JsonB(Value::Object(verified.claims.clone()))
     }
 

@@ -31,9 +31,10 @@ pub enum AuthError {
     /// The extension is not in a state to do this (not preloaded, no key in use): 55000.
     #[error("{message}")]
     NotReady { message: String, hint: String },
-    /// A configured limit was reached (auth.max_keys): 53400 configuration_limit_exceeded.
+    /// PostgreSQL could do this, but the extension refuses to (PREPARE TRANSACTION of a key
+    /// change): 0A000 feature_not_supported.
     #[error("{message}")]
-    Limit { message: String, hint: String },
+    Unsupported { message: String, hint: String },
     /// The key table could not be read: XX000, a bug or a broken installation.
     #[error("{0}")]
     Internal(String),
@@ -54,7 +55,7 @@ impl AuthError {
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
             }
             AuthError::NotReady { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            AuthError::Limit { .. } => PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            AuthError::Unsupported { .. } => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             AuthError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -64,7 +65,9 @@ impl AuthError {
     pub fn raise(self) -> ! {
         let sqlstate = self.sqlstate();
         let hint = match &self {
-            AuthError::NotReady { hint, .. } | AuthError::Limit { hint, .. } => Some(hint.clone()),
+            AuthError::NotReady { hint, .. } | AuthError::Unsupported { hint, .. } => {
+                Some(hint.clone())
+            }
             _ => None,
         };
         let mut report = ErrorReport::new(sqlstate, self.to_string(), "pg_auth_keys");

@@ -56,7 +56,7 @@ mod auth {
     use super::*;
 
     /// A new key pair (or HMAC secret) from the CSPRNG.
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _generate_key(
         alg: &str,
     ) -> TableIterator<
@@ -81,7 +81,7 @@ mod auth {
         TableIterator::once(row_of(None, key.verify_key(), Some(&key)))
     }
 
-    #[pg_extern(immutable, parallel_safe)]
+    #[pg_extern(immutable, parallel_safe, schema = "auth_private")]
     fn _parse_jwk(
         jwk: JsonbArg,
     ) -> TableIterator<
@@ -97,7 +97,7 @@ mod auth {
         TableIterator::once(imported_row(key).or_raise())
     }
 
-    #[pg_extern(immutable, parallel_safe)]
+    #[pg_extern(immutable, parallel_safe, schema = "auth_private")]
     fn _parse_jwks(
         jwks: JsonbArg,
     ) -> TableIterator<
@@ -117,7 +117,7 @@ mod auth {
         TableIterator::new(rows)
     }
 
-    #[pg_extern(immutable, parallel_safe)]
+    #[pg_extern(immutable, parallel_safe, schema = "auth_private")]
     fn _parse_pem(
         pem: &str,
         alg: &str,
@@ -136,7 +136,7 @@ mod auth {
     }
 
     /// The legacy JWT secret as an HS256 key (at least 32 bytes, RFC 7518 §3.2).
-    #[pg_extern(immutable, parallel_safe)]
+    #[pg_extern(immutable, parallel_safe, schema = "auth_private")]
     fn _parse_secret(secret: &[u8]) -> Vec<u8> {
         let key = VerifyKey::from_parts(Alg::HS256, secret).or_raise();
         check_fits(&key).or_raise();
@@ -144,7 +144,7 @@ mod auth {
     }
 
     /// The public JWK of a stored key; NULL for HMAC keys, which have no public half.
-    #[pg_extern(immutable, parallel_safe)]
+    #[pg_extern(immutable, parallel_safe, schema = "auth_private")]
     fn _public_jwk(alg: &str, verify_key: &[u8], kid: &str) -> Option<pgrx::JsonB> {
         let alg = Alg::parse(alg)?;
         let key = VerifyKey::from_parts(alg, verify_key).ok()?;
@@ -152,7 +152,7 @@ mod auth {
     }
 
     /// Marks the key set changed for this transaction (see keyset::note_change).
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _keys_changed() {
         keyset::note_change(keyset::Change::SigningKeys).or_raise();
     }

@@ -6,6 +6,8 @@
 use pgrx::prelude::*;
 
 mod api_keys;
+mod binding;
+mod catalog;
 mod claims;
 mod errors;
 mod headers;
@@ -49,9 +51,17 @@ pub extern "C-unwind" fn _PG_init() {
         use shmem::KEY_STORE;
         pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);
     }
+    binding::register();
     keyset::register_callbacks();
     statement::install_hooks();
+    binding::install_hook();
 }
+
+/// The extension's private schema, created by sql/bootstrap.sql (which also says why it exists).
+/// Declared here so that pgrx accepts `#[pg_extern(schema = "auth_private")]`; the
+/// `CREATE SCHEMA IF NOT EXISTS` pgrx emits for it is then a no-op.
+#[pg_schema]
+mod auth_private {}
 
 mod auth {
     use pgrx::prelude::*;

@@ -161,14 +161,14 @@ mod tests {
         expect_sqlstate(&format!("PERFORM auth.revoke_key('{old}')"), "55000");
         // Two hours later (simulated), tokens it signed have expired.
         Spi::run(&format!(
-            "UPDATE auth._keys SET left_in_use_at = now() - interval '2 hours' WHERE kid = '{old}'"
+            "UPDATE auth_private._keys SET left_in_use_at = now() - interval '2 hours' WHERE kid = '{old}'"
         ))
         .unwrap();
         Spi::run(&format!("SELECT auth.revoke_key('{old}')")).unwrap();
         Spi::run(&format!("SELECT auth.delete_key('{old}')")).unwrap();
         assert_eq!(
             one::<i64>(&format!(
-                "SELECT count(*) FROM auth._keys WHERE kid = '{old}'"
+                "SELECT count(*) FROM auth_private._keys WHERE kid = '{old}'"
             )),
             0
         );
@@ -288,7 +288,7 @@ mod tests {
     #[pg_test]
     fn short_legacy_secret_is_refused() {
         expect_sqlstate("PERFORM auth.migrate_legacy_secret('too-short')", "22023");
-        assert_eq!(one::<i64>("SELECT count(*) FROM auth._keys"), 0);
+        assert_eq!(one::<i64>("SELECT count(*) FROM auth_private._keys"), 0);
     }
 
     #[pg_test]
@@ -339,8 +339,8 @@ mod tests {
             "PERFORM auth.import_pem('', 'ES256')",
             "PERFORM auth.migrate_legacy_secret('x')",
             "PERFORM auth.sign_jwt('{}')",
-            "PERFORM auth._generate_key('ES256')",
-            "PERFORM * FROM auth._keys",
+            "PERFORM auth_private._generate_key('ES256')",
+            "PERFORM * FROM auth_private._keys",
             "PERFORM * FROM auth.keys",
             "PERFORM * FROM auth.key_events",
             "PERFORM auth.create_api_key('secret', 'x')",
@@ -349,10 +349,10 @@ mod tests {
             "PERFORM auth.reveal_api_key(gen_random_uuid())",
             "PERFORM auth.import_legacy_api_key('x')",
             "PERFORM auth.set_legacy_api_keys_enabled(false)",
-            "PERFORM auth._new_api_key('secret')",
-            "PERFORM auth._open_api_key(gen_random_uuid(), '')",
-            "PERFORM * FROM auth._api_keys",
-            "PERFORM * FROM auth._switches",
+            "PERFORM auth_private._new_api_key('secret')",
+            "PERFORM auth_private._open_api_key(gen_random_uuid(), '')",
+            "PERFORM * FROM auth_private._api_keys",
+            "PERFORM * FROM auth_private._switches",
             "PERFORM * FROM auth.api_keys",
         ] {
             expect_sqlstate(call, "42501");
@@ -401,8 +401,8 @@ mod tests {
             2
         );
         // Still no access to the private material or the internals.
-        expect_sqlstate("PERFORM * FROM auth._keys", "42501");
-        expect_sqlstate("PERFORM auth._generate_key('ES256')", "42501");
+        expect_sqlstate("PERFORM * FROM auth_private._keys", "42501");
+        expect_sqlstate("PERFORM auth_private._generate_key('ES256')", "42501");
         Spi::run("RESET ROLE").unwrap();
     }
 

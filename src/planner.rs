@@ -56,7 +56,7 @@ mod auth {
     use super::*;
 
     /// Internal: the planner support function of the claims functions (see module doc).
-    #[pg_extern(immutable, parallel_safe)]
+    #[pg_extern(immutable, parallel_safe, schema = "auth_private")]
     fn _claims_support(request: pgrx::Internal) -> pgrx::Internal {
         // "No simplification" is a NULL pointer, not an SQL NULL (which PostgreSQL refuses).
         let none = pgrx::Internal::from(Some(pg_sys::Datum::from(0usize)));

@@ -108,7 +108,7 @@ pub(crate) mod auth {
 
     /// Internal: NULL when the current PostgREST request may proceed, else the message, detail
     /// and hint that auth.pre_request() raises with SQLSTATE PT401.
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _request_refusal() -> Option<pgrx::JsonB> {
         let refusal = check_request().or_raise()?;
         Some(pgrx::JsonB(json!({

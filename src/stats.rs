@@ -23,7 +23,7 @@ mod auth {
             .map(|(name, value)| (name.to_string(), value.into()))
             .collect();
         out.insert("verify_failed_by_reason".into(), by_reason.into());
-        out.insert("generation".into(), store.generation().into());
+        out.insert("generation".into(), store.tick().into());
         out.insert("key_slots".into(), store.nslots().into());
         out.insert(
             "shared_memory_bytes".into(),

@@ -387,7 +387,7 @@ mod auth {
     }
 
     /// Internal: called by auth.sign_jwt with the key it selected.
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _sign(
         claims: JsonbArg,
         kid: &str,

@@ -6,8 +6,8 @@
 //! Every call must answer with the documented SQLSTATE (28000 refused keys and tokens, 22023 bad
 //! arguments, 55000 refused state, PT401 from pre_request) or NULL, with a short message that
 //! holds no key, no secret and not the apikey header sent, leave the server up (same postmaster,
-//! connection still usable) and, when refused, leave `auth._keys`, `auth._api_keys`,
-//! `auth._switches` and `auth.key_events` exactly as they were.
+//! connection still usable) and, when refused, leave `auth_private._keys`, `auth_private._api_keys`,
+//! `auth_private._switches` and `auth.key_events` exactly as they were.
 
 use pg_auth_keys_cluster_tests::{text, Client, Cluster};
 use postgres::types::ToSql;
@@ -22,9 +22,9 @@ const LEGACY_SECRET: &str = "hostile legacy secret, at least 32 characters";
 fn fingerprint(client: &mut Client) -> String {
     client
         .query_one(
-            "SELECT md5(coalesce((SELECT string_agg(k::text, ',' ORDER BY k.kid) FROM auth._keys k), '') || '|' ||
-                       coalesce((SELECT string_agg(a::text, ',' ORDER BY a.id) FROM auth._api_keys a), '') || '|' ||
-                       coalesce((SELECT string_agg(s::text, ',' ORDER BY s.name) FROM auth._switches s), '') || '|' ||
+            "SELECT md5(coalesce((SELECT string_agg(k::text, ',' ORDER BY k.kid) FROM auth_private._keys k), '') || '|' ||
+                       coalesce((SELECT string_agg(a::text, ',' ORDER BY a.id) FROM auth_private._api_keys a), '') || '|' ||
+                       coalesce((SELECT string_agg(s::text, ',' ORDER BY s.name) FROM auth_private._switches s), '') || '|' ||
                        coalesce((SELECT max(id)::text FROM auth.key_events), ''))",
             &[],
         )
@@ -247,13 +247,13 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
         ("10 MB of RTL overrides", &huge_rtl),
         ("a valid key and 10 MB more", &huge_key_suffix),
     ] {
-        for f in ["verify_api_key", "_verify_api_key"] {
+        for f in ["auth.verify_api_key", "auth_private._verify_api_key"] {
             check(
                 &mut failures,
                 &mut c,
                 &secrets,
                 &format!("{f}({what})"),
-                &format!("SELECT kind FROM auth.{f}($1)"),
+                &format!("SELECT kind FROM {f}($1)"),
                 &[key],
                 Want::Refused("28000"),
             );

@@ -29,7 +29,7 @@ SELECT kind, role FROM auth.verify_api_key(:'sk1');
 
 -- Only a hash is stored: the key's text appears nowhere in the table.
 SELECT count(*) AS rows_containing_the_key
-FROM auth._api_keys k WHERE position(convert_to(:'sk1', 'UTF8') IN k.key_hash) > 0
+FROM auth_private._api_keys k WHERE position(convert_to(:'sk1', 'UTF8') IN k.key_hash) > 0
    OR position(:'sk1' IN k.prefix) > 0;
 
 -- Malformed keys are refused before any lookup; a typo fails the checksum.

@@ -13,11 +13,11 @@ SELECT pg_backend_pid() AS backend_pid, pg_postmaster_start_time() AS started,
 -- The state every refused call must leave untouched.
 CREATE FUNCTION pg_temp.fingerprint() RETURNS text LANGUAGE sql AS $$
     SELECT md5(coalesce((SELECT string_agg(kid || ':' || state || ':' || coalesce(description, ''), ',' ORDER BY kid)
-                         FROM auth._keys), '') || '|' ||
+                         FROM auth_private._keys), '') || '|' ||
                coalesce((SELECT max(id)::text FROM auth.key_events), ''))
 $$;
 -- Runs `sql`, then rolls it back: 'ok: <first column>' or '<SQLSTATE>: <message>', and
--- ' CHANGED' if it modified auth._keys or auth.key_events (a refused call must not).
+-- ' CHANGED' if it modified auth_private._keys or auth.key_events (a refused call must not).
 CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     before text := pg_temp.fingerprint();
@@ -72,7 +72,7 @@ SELECT auth.verify_jwt(pg_temp.hs_token('{"alg":"HS256","kid":"hostile-hs"}', '{
 SELECT f, pg_temp.try('SELECT ' || f || '::text') AS result FROM unnest(ARRAY[
     'auth.verify_jwt(NULL)', 'auth.try_verify_jwt(NULL)', 'auth.verify_jws(NULL)',
     'auth.inspect_jwt(NULL)', 'auth.authenticate(NULL)', 'auth.authenticate(NULL, false)',
-    'auth._public_jwk(NULL, NULL, NULL)', 'auth._public_jwk(''ES256'', NULL, ''k'')']) f;
+    'auth_private._public_jwk(NULL, NULL, NULL)', 'auth_private._public_jwk(''ES256'', NULL, ''k'')']) f;
 SELECT auth.claims() IS NULL AS anonymous;
 
 -- Administrative functions: a required argument that is NULL is refused with 22023 and changes
@@ -107,7 +107,7 @@ SELECT f, pg_temp.try('SELECT ' || f || '::text') AS result FROM unnest(ARRAY[
     'auth.import_pem('''', ''ES256'')', 'auth.import_pem(''x'', '''')',
     'auth.rotate_key('''', true)', 'auth.revoke_key('''')', 'auth.move_key('''', ''standby'')',
     'auth.delete_key('''')', 'auth.sign_jwt(''{}'', '''')', 'auth.migrate_legacy_secret('''')',
-    'auth._public_jwk('''', '''', '''')', 'auth._public_jwk(''ES256'', '''', '''')',
+    'auth_private._public_jwk('''', '''', '''')', 'auth_private._public_jwk(''ES256'', '''', '''')',
     'auth.move_key(''hostile-hs'', '''')']) f;
 
 -- 3. Wrong JSON shapes ------------------------------------------------------------------------

@@ -46,7 +46,7 @@ SELECT auth.create_api_key('secret', 'hostile revoked secret') AS revoked_sk \gs
 RESET auth.root_key;
 SELECT auth.create_api_key('secret', 'hostile unsealed') AS sk_unsealed \gset
 SELECT auth.create_api_key('publishable', 'hostile revoked') AS revoked_pk \gset
-SELECT key AS unissued FROM auth._new_api_key('secret') \gset
+SELECT key AS unissued FROM auth_private._new_api_key('secret') \gset
 SELECT id AS pk_id FROM auth.api_keys WHERE name = 'hostile web' \gset
 SELECT id AS sk_id FROM auth.api_keys WHERE name = 'hostile server' \gset
 SELECT id AS unsealed_id FROM auth.api_keys WHERE name = 'hostile unsealed' \gset
@@ -73,9 +73,9 @@ INSERT INTO secrets SELECT what || ' body', substr(s, length(s) - 37) FROM secre
 
 -- The state every refused call must leave untouched: keys, API keys, the legacy switch, the audit log.
 CREATE FUNCTION pg_temp.fingerprint() RETURNS text LANGUAGE sql AS $$
-    SELECT md5(coalesce((SELECT string_agg(k::text, ',' ORDER BY k.kid) FROM auth._keys k), '') || '|' ||
-               coalesce((SELECT string_agg(a::text, ',' ORDER BY a.id) FROM auth._api_keys a), '') || '|' ||
-               coalesce((SELECT string_agg(s::text, ',' ORDER BY s.name) FROM auth._switches s), '') || '|' ||
+    SELECT md5(coalesce((SELECT string_agg(k::text, ',' ORDER BY k.kid) FROM auth_private._keys k), '') || '|' ||
+               coalesce((SELECT string_agg(a::text, ',' ORDER BY a.id) FROM auth_private._api_keys a), '') || '|' ||
+               coalesce((SELECT string_agg(s::text, ',' ORDER BY s.name) FROM auth_private._switches s), '') || '|' ||
                coalesce((SELECT max(id)::text FROM auth.key_events), ''))
 $$;
 -- ' ECHOES A SECRET' when an error text holds a secret (or `extra`, e.g. the apikey header
@@ -108,7 +108,7 @@ CREATE FUNCTION pg_temp.attempt(sql text, headers text DEFAULT NULL,
                                 OUT st text, OUT msg text, OUT det text, OUT flags text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    can_see boolean := has_table_privilege('auth._api_keys', 'SELECT');
+    can_see boolean := has_table_privilege('auth_private._api_keys', 'SELECT');
     before text := CASE WHEN can_see THEN pg_temp.fingerprint() END;
     after text;
     result text;
@@ -185,7 +185,7 @@ SELECT auth.verify_jwt(pg_temp.legacy_token('{"alg":"HS256","typ":"JWT"}', '{"ro
 -- functions refuse a NULL required argument with 22023 and change nothing; role, reason and
 -- was_compromised may be NULL (the default role; no reason; not compromised).
 SELECT f, pg_temp.try('SELECT ' || f || '::text') AS result FROM unnest(ARRAY[
-    '(SELECT count(*) FROM auth.verify_api_key(NULL))', '(SELECT count(*) FROM auth._verify_api_key(NULL))',
+    '(SELECT count(*) FROM auth.verify_api_key(NULL))', '(SELECT count(*) FROM auth_private._verify_api_key(NULL))',
     'auth.create_api_key(NULL, ''x'')', 'auth.create_api_key(NULL, NULL, NULL)',
     'auth.create_api_key(''secret'', NULL)', 'auth.create_api_key(''publishable'', NULL, ''anon'')',
     'auth.create_api_key(''publishable'', ''x'', NULL) LIKE ''sb\_publishable\_%''',
@@ -208,7 +208,7 @@ SELECT pg_temp.code('SELECT auth.import_legacy_api_key(NULL)::text') AS import_l
 -- 2. Empty strings and blanks -----------------------------------------------------------------
 
 SELECT f, pg_temp.try('SELECT ' || f || '::text') AS result FROM unnest(ARRAY[
-    'auth.verify_api_key('''')', 'auth._verify_api_key('''')', 'auth.verify_api_key('' '')',
+    'auth.verify_api_key('''')', 'auth_private._verify_api_key('''')', 'auth.verify_api_key('' '')',
     'auth.verify_api_key(E''\n'')', 'auth.verify_api_key(''sb_secret_'')', 'auth.verify_api_key(''sb_publishable_'')',
     'auth.verify_api_key(''eyJ..'')', 'auth.verify_api_key(''..'')',
     'auth.create_api_key('''', ''x'')', 'auth.create_api_key('' '', ''x'')', 'auth.create_api_key(''secret'', '''')',
@@ -266,7 +266,7 @@ INSERT INTO presented (name, key) VALUES
     ('rtl override in front', E'\u202E' || :'pk'), ('zero-width space at the end', :'pk' || E'\u200B'),
     ('control characters', E'sb_secret_\u0001\u001f\u007f'), ('20000 characters', 'sb_publishable_' || repeat('x', 20000));
 SELECT name, pg_temp.try(format('SELECT kind FROM auth.verify_api_key(%L)', key)) AS verify_api_key,
-       pg_temp.try(format('SELECT kind FROM auth._verify_api_key(%L)', key)) AS _verify_api_key
+       pg_temp.try(format('SELECT kind FROM auth_private._verify_api_key(%L)', key)) AS _verify_api_key
 FROM presented ORDER BY n;
 -- PostgreSQL refuses a lone surrogate before any function runs.
 SELECT pg_temp.try($$SELECT kind FROM auth.verify_api_key(E'sb_secret_\ud800')$$) AS lone_surrogate;
@@ -313,7 +313,7 @@ SELECT CASE WHEN length(name) > 30 THEN left(name, 3) || '… (' || length(name)
        pg_temp.try(format('SELECT auth.create_api_key(''secret'', %L) LIKE ''sb\_secret\_%%''', name)) AS result
 FROM unnest(ARRAY[E'tab\there', E'new\nline', E'bell\u0007', E'del\u007f', E'c1\u0085', E'c1\u009b[31m',
     E'rtl\u202Eevil', E'zero\u200Bwidth', E'\u00A0', E'line\u2028separator', '<script>alert(1)</script>',
-    '''; DROP TABLE auth._api_keys; --', repeat('𝕏', 128), repeat('𝕏', 129), repeat('é', 128) || 'x']) name;
+    '''; DROP TABLE auth_private._api_keys; --', repeat('𝕏', 128), repeat('𝕏', 129), repeat('é', 128) || 'x']) name;
 -- Reasons are free text, audited as given (even control characters: the audit log is jsonb).
 SELECT what, pg_temp.try(format('SELECT auth.revoke_api_key(%L, %L, true)', :'pk_id', reason)) AS revoke,
        pg_temp.try(format('SELECT auth.delete_api_key(%L, %L)', :'pk_id', reason)) AS delete
@@ -548,25 +548,25 @@ SELECT what, pg_temp.try(call) AS as_nobody FROM (VALUES
     ('import_legacy_api_key', format('SELECT auth.import_legacy_api_key(%L)::text', :'anon_jwt')),
     ('set_legacy_api_keys_enabled', 'SELECT auth.set_legacy_api_keys_enabled(false)::text'),
     ('set_legacy_api_keys_enabled(NULL)', 'SELECT auth.set_legacy_api_keys_enabled(NULL)::text'),
-    ('_new_api_key', 'SELECT key FROM auth._new_api_key(''secret'')'),
-    ('_legacy_api_key', format('SELECT role FROM auth._legacy_api_key(%L)', :'anon_jwt')),
-    ('_seal_api_key', format('SELECT encode(auth._seal_api_key(%L, ''x''), ''hex'')', :'sk_id')),
-    ('_open_api_key', format('SELECT auth._open_api_key(%L, ''\x00'')', :'sk_id')),
-    ('_request_refusal', 'SELECT auth._request_refusal()::text'),
-    ('_api_keys_changed', 'SELECT auth._api_keys_changed()::text'),
+    ('_new_api_key', 'SELECT key FROM auth_private._new_api_key(''secret'')'),
+    ('_legacy_api_key', format('SELECT role FROM auth_private._legacy_api_key(%L)', :'anon_jwt')),
+    ('_seal_api_key', format('SELECT encode(auth_private._seal_api_key(%L, ''x''), ''hex'')', :'sk_id')),
+    ('_open_api_key', format('SELECT auth_private._open_api_key(%L, ''\x00'')', :'sk_id')),
+    ('_request_refusal', 'SELECT auth_private._request_refusal()::text'),
+    ('_api_keys_changed', 'SELECT auth_private._api_keys_changed()::text'),
     ('read auth.api_keys', 'SELECT count(*)::text FROM auth.api_keys'),
-    ('read auth._api_keys', 'SELECT count(*)::text FROM auth._api_keys'),
-    ('read auth._switches', 'SELECT count(*)::text FROM auth._switches'),
+    ('read auth_private._api_keys', 'SELECT count(*)::text FROM auth_private._api_keys'),
+    ('read auth_private._switches', 'SELECT count(*)::text FROM auth_private._switches'),
     ('read auth.key_events', 'SELECT count(*)::text FROM auth.key_events'),
-    ('write auth._switches', 'INSERT INTO auth._switches VALUES (''legacy_api_keys'', false) RETURNING name'),
-    ('unrevoke in auth._api_keys', 'UPDATE auth._api_keys SET revoked_at = NULL RETURNING name'),
-    ('delete from auth._api_keys', 'DELETE FROM auth._api_keys RETURNING name'),
+    ('write auth_private._switches', 'INSERT INTO auth_private._switches VALUES (''legacy_api_keys'', false) RETURNING name'),
+    ('unrevoke in auth_private._api_keys', 'UPDATE auth_private._api_keys SET revoked_at = NULL RETURNING name'),
+    ('delete from auth_private._api_keys', 'DELETE FROM auth_private._api_keys RETURNING name'),
     ('set auth.root_key', 'SELECT set_config(''auth.root_key'', ''a root key of my own, thirty-two bytes long'', false)'),
     ('read auth.root_key', 'SELECT current_setting(''auth.root_key'')'),
     ('show auth.root_key', 'SHOW auth.root_key'),
     ('auth.root_key in pg_settings', 'SELECT count(*)::text FROM pg_settings WHERE name = ''auth.root_key'''),
     ('verify_api_key: publishable key', format('SELECT kind FROM auth.verify_api_key(%L)', :'pk')),
-    ('_verify_api_key: secret key', format('SELECT kind FROM auth._verify_api_key(%L)', :'sk')),
+    ('_verify_api_key: secret key', format('SELECT kind FROM auth_private._verify_api_key(%L)', :'sk')),
     ('verify_api_key: legacy anon key', format('SELECT kind FROM auth.verify_api_key(%L)', :'anon_jwt')),
     ('verify_api_key: revoked key', format('SELECT kind FROM auth.verify_api_key(%L)', :'revoked_pk')),
     ('verify_api_key(NULL)', 'SELECT count(*)::text FROM auth.verify_api_key(NULL)'),
@@ -601,7 +601,7 @@ SELECT pg_backend_pid() = :backend_pid AS same_backend,
 -- The only change that stuck since the fixtures is the hostile kid's import (section 7).
 SELECT action, detail ->> 'name' AS name FROM auth.key_events WHERE id > :first_event ORDER BY id;
 SELECT name, kind, role, revoked_at IS NOT NULL AS revoked FROM auth.api_keys ORDER BY created_at, name;
-SELECT coalesce((SELECT enabled FROM auth._switches WHERE name = 'legacy_api_keys'), true) AS legacy_enabled;
+SELECT coalesce((SELECT enabled FROM auth_private._switches WHERE name = 'legacy_api_keys'), true) AS legacy_enabled;
 SELECT count(*) AS events_holding_a_secret FROM auth.key_events e, pg_temp.secrets x
 WHERE position(x.s IN e.detail::text) > 0;
 

@@ -27,7 +27,7 @@ SELECT split_part(:'alice', '.', 1) || '.' ||
        split_part(auth.sign_jwt('{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}'), '.', 2) || '.' ||
        split_part(:'alice', '.', 3) AS forged \gset
 -- A well-formed key that was never issued.
-SELECT key AS unissued FROM auth._new_api_key('publishable') \gset
+SELECT key AS unissued FROM auth_private._new_api_key('publishable') \gset
 
 -- One request, as PostgREST sends it: the request role, claims and headers as transaction-local
 -- settings (:setup, its output hidden since it echoes the headers), then the pre-request
