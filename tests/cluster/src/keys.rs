@@ -5,7 +5,7 @@ use crate::{text, Client, Cluster};
 
 /// The schema of the extension's internal tables (`_keys`, `_api_keys`, `_switches`), which
 /// some tests write directly, as their owner can.
-pub const INTERNAL: &str = "auth";
+pub const INTERNAL: &str = "auth_private";
 
 /// The subject of the tests' tokens.
 pub const ALICE: &str = "11111111-1111-1111-1111-111111111111";
