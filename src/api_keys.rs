@@ -15,9 +15,11 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use pg_auth_keys_jose::{self as jose, ApiKeyKind, RootKey, TokenError};
 use pgrx::prelude::*;
 
+use crate::catalog::Part;
 use crate::errors::{AuthError, OrRaise};
-use crate::keyset::{self, Change, KeySet};
+use crate::keyset::{self, Change};
 use crate::shmem::{self, Stat};
+use crate::statement::{self, StatementId};
 use crate::{catalog, latest, settings, tokens};
 
 /// Why a presented API key was refused (SQLSTATE 28000).
@@ -100,9 +102,9 @@ impl ApiKeySet {
 }
 
 thread_local! {
-    /// The API keys read for a key-set generation (identified by its `Rc<KeySet>`, which
-    /// `keyset::current` replaces whenever the generation moves).
-    static CACHE: RefCell<Option<(Rc<KeySet>, Rc<ApiKeySet>)>> = const { RefCell::new(None) };
+    /// The API keys as last read, and the statement they are fixed for (as the signing keys are,
+    /// keyset.rs); read again when an invalidation of their tables arrived.
+    static CACHE: RefCell<Option<(StatementId, Rc<ApiKeySet>)>> = const { RefCell::new(None) };
 }
 
 fn read_table() -> Result<ApiKeySet, AuthError> {
@@ -135,21 +137,28 @@ fn read_table() -> Result<ApiKeySet, AuthError> {
 
 /// The API keys as committed, for this statement (or as this transaction changed them).
 pub fn current() -> Result<Rc<ApiKeySet>, AuthError> {
-    let keys = keyset::current()?;
+    // Processes the invalidations that arrived before this statement (once per statement).
+    keyset::current()?;
     if keyset::changed_in_xact() {
+        CACHE.with(|c| *c.borrow_mut() = None);
         return Ok(Rc::new(read_table()?));
     }
-    let cached = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(k, _)| Rc::ptr_eq(k, &keys))
-            .map(|(_, s)| s.clone())
-    });
-    if let Some(set) = cached {
-        return Ok(set);
+    let statement = statement::current();
+    let cached = CACHE.with(|c| c.borrow().as_ref().map(|(s, set)| (*s, set.clone())));
+    if let Some((fixed_for, set)) = cached {
+        if fixed_for == statement {
+            return Ok(set);
+        }
+        if !keyset::take_stale(Part::ApiKeys) {
+            CACHE.with(|c| *c.borrow_mut() = Some((statement, set.clone())));
+            return Ok(set);
+        }
     }
+    keyset::take_stale(Part::ApiKeys);
+    // Until a read succeeds, the old set must not be used again.
+    CACHE.with(|c| *c.borrow_mut() = None);
     let set = Rc::new(read_table()?);
-    CACHE.with(|c| *c.borrow_mut() = Some((keys, set.clone())));
+    CACHE.with(|c| *c.borrow_mut() = Some((statement, set.clone())));
     Ok(set)
 }
 

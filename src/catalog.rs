@@ -41,10 +41,27 @@ impl Relations {
     }
 }
 
+/// What a table holds: each part of a backend's view is read again only when one of its own
+/// tables changed (keyset.rs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    SigningKeys,
+    ApiKeys,
+}
+
+impl Part {
+    pub const ALL: [Part; 2] = [Part::SigningKeys, Part::ApiKeys];
+}
+
 thread_local! {
     static CACHED: RefCell<Option<Relations>> = const { RefCell::new(None) };
-    /// The table OIDs of `CACHED`, readable from an invalidation callback without borrowing.
-    static OIDS: Cell<[pg_sys::Oid; 3]> = const { Cell::new([pg_sys::InvalidOid; 3]) };
+    /// One of the tables was invalidated: resolve them again at the next use (OIDS is kept until
+    /// then, so that the invalidations of the other tables are still recognised).
+    static RESOLVE_AGAIN: Cell<bool> = const { Cell::new(false) };
+    /// The table OIDs of `CACHED` with their parts, readable from an invalidation callback
+    /// without borrowing.
+    static OIDS: Cell<[(pg_sys::Oid, Part); 3]> =
+        const { Cell::new([(pg_sys::InvalidOid, Part::SigningKeys); 3]) };
 }
 
 fn not_installed() -> AuthError {
@@ -56,36 +73,37 @@ fn not_installed() -> AuthError {
 
 /// The extension's tables, looked up once per backend and again after an invalidation.
 pub fn relations() -> Result<Relations, AuthError> {
+    if RESOLVE_AGAIN.with(|f| f.replace(false)) {
+        CACHED.with(|c| *c.borrow_mut() = None);
+    }
     if let Some(r) = CACHED.with(|c| c.borrow().clone()) {
         return Ok(r);
     }
     let r = look_up()?;
     OIDS.with(|o| {
         o.set([
-            r.keys,
-            r.api_keys.unwrap_or(pg_sys::InvalidOid),
-            r.switches.unwrap_or(pg_sys::InvalidOid),
+            (r.keys, Part::SigningKeys),
+            (r.api_keys.unwrap_or(pg_sys::InvalidOid), Part::ApiKeys),
+            (r.switches.unwrap_or(pg_sys::InvalidOid), Part::ApiKeys),
         ])
     });
     CACHED.with(|c| *c.borrow_mut() = Some(r.clone()));
     Ok(r)
 }
 
-/// Is `relid` one of the extension's tables, as this backend last resolved them?
-pub fn is_ours(relid: pg_sys::Oid) -> bool {
-    relid != pg_sys::InvalidOid && OIDS.with(|o| o.get().contains(&relid))
+/// The part `relid` holds, if it is one of the extension's tables as this backend last resolved
+/// them.
+pub fn part_of(relid: pg_sys::Oid) -> Option<Part> {
+    if relid == pg_sys::InvalidOid {
+        return None;
+    }
+    OIDS.with(|o| o.get().iter().find(|(r, _)| *r == relid).map(|(_, p)| *p))
 }
 
 /// Resolve the tables again at the next use (they may have been dropped and re-created).
+/// Called from an invalidation callback: touches nothing but a flag.
 pub fn forget() {
-    OIDS.with(|o| o.set([pg_sys::InvalidOid; 3]));
-    // try_borrow_mut: an invalidation can arrive while `relations` holds the borrow? It cannot
-    // (no catalog access happens under it), but never panic in a callback.
-    CACHED.with(|c| {
-        if let Ok(mut c) = c.try_borrow_mut() {
-            *c = None;
-        }
-    });
+    RESOLVE_AGAIN.with(|f| f.set(true));
 }
 
 fn look_up() -> Result<Relations, AuthError> {

@@ -35,7 +35,7 @@ use pg_auth_keys_jose::{Alg, PreparedKey, VerifyKey};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
-use crate::catalog;
+use crate::catalog::{self, Part};
 use crate::errors::AuthError;
 use crate::latest;
 use crate::shmem::{self, KeyRow};
@@ -139,8 +139,9 @@ struct Local {
 
 thread_local! {
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
-    /// An invalidation of the extension's tables (or a reset) arrived since the view was read.
-    static INVALIDATED: Cell<bool> = const { Cell::new(false) };
+    /// Per part (catalog::Part): an invalidation of one of its tables (or a reset) arrived since
+    /// the part was read.
+    static STALE: Cell<[bool; Part::ALL.len()]> = const { Cell::new([false; Part::ALL.len()]) };
     /// A key table was written in this transaction.
     static CHANGED_IN_XACT: Cell<bool> = const { Cell::new(false) };
 }
@@ -149,10 +150,35 @@ thread_local! {
 unsafe extern "C-unwind" fn relcache_callback(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     // InvalidOid: the backend fell behind the invalidation queue and must assume anything
     // changed. No catalog access is allowed here: just remember it.
-    if relid == pg_sys::InvalidOid || catalog::is_ours(relid) {
-        INVALIDATED.with(|f| f.set(true));
+    if relid == pg_sys::InvalidOid {
+        mark_stale(&Part::ALL);
+        catalog::forget();
+    } else if let Some(part) = catalog::part_of(relid) {
+        mark_stale(&[part]);
         catalog::forget();
     }
+}
+
+fn mark_stale(parts: &[Part]) {
+    STALE.with(|s| {
+        let mut stale = s.get();
+        for p in parts {
+            stale[*p as usize] = true;
+        }
+        s.set(stale);
+    });
+}
+
+/// Has `part` changed since it was last read (and is now being read again)? Call after
+/// [`current`], which processes the invalidations that arrived before the statement.
+pub fn take_stale(part: Part) -> bool {
+    STALE.with(|s| {
+        let mut stale = s.get();
+        let was = stale[part as usize];
+        stale[part as usize] = false;
+        s.set(stale);
+        was
+    })
 }
 
 #[pg_guard]
@@ -228,7 +254,7 @@ pub fn current() -> Result<Rc<KeySet>, AuthError> {
     if CHANGED_IN_XACT.with(Cell::get) {
         return private_set();
     }
-    if !INVALIDATED.with(|f| f.replace(false)) {
+    if !take_stale(Part::SigningKeys) {
         if let Some(set) = LOCAL.with(|l| {
             let mut l = l.borrow_mut();
             let l = l.as_mut().filter(|l| !l.private)?;
@@ -238,25 +264,29 @@ pub fn current() -> Result<Rc<KeySet>, AuthError> {
             return Ok(set);
         }
     }
-    // First use, or a committed change since the view was read.
-    // SAFETY: a process global (IsParallelWorker() in C).
-    let rows = if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {
-        // A worker cannot take a snapshot newer than its leader's: it copies the newest set its
-        // database's backends loaded, which is at least as new as the leader's (see shmem.rs).
-        match store.newest(database()) {
-            Some(rows) => rows,
-            None => read_table()?,
-        }
-    } else {
-        let tick = store.next_tick();
-        let rows = read_table()?;
-        store.install(database(), tick, &rows)?;
-        rows
-    };
+    // First use, or a committed change since the view was read. Until a read succeeds, the old
+    // view must not be used again: a failed read forgets it.
+    let rows = load(&store).inspect_err(|_| forget())?;
     store.count(shmem::Stat::KeySetLoads);
     let set = Rc::new(KeySet::from_rows(&rows));
     remember(Some(statement), &set);
     Ok(set)
+}
+
+fn load(store: &shmem::Store) -> Result<Vec<KeyRow>, AuthError> {
+    // SAFETY: a process global (IsParallelWorker() in C).
+    if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {
+        // A worker cannot take a snapshot newer than its leader's: it copies the newest set its
+        // database's backends loaded, which is at least as new as the leader's (see shmem.rs).
+        return match store.newest(database()) {
+            Some(rows) => Ok(rows),
+            None => read_table(),
+        };
+    }
+    let tick = store.next_tick();
+    let rows = read_table()?;
+    store.install(database(), tick, &rows)?;
+    Ok(rows)
 }
 
 /// Keep `set`: fixed for `statement`, or private to this transaction (None).
@@ -272,8 +302,8 @@ fn remember(statement: Option<StatementId>, set: &Rc<KeySet>) {
 
 fn forget() {
     LOCAL.with(|l| *l.borrow_mut() = None);
-    // The next shared view is read from the table again, not trusted from before.
-    INVALIDATED.with(|f| f.set(true));
+    // Every part is read from its table again, not trusted from before.
+    mark_stale(&Part::ALL);
 }
 
 /// The key set as this transaction, which changed keys, sees it.
@@ -330,8 +360,12 @@ pub enum Change {
 pub fn note_change(change: Change) -> Result<(), AuthError> {
     shmem::store()?;
     let relations = catalog::relations()?;
+    let relid = match change {
+        Change::SigningKeys => relations.keys,
+        Change::ApiKeys => relations.api_keys.unwrap_or(relations.keys),
+    };
     // SAFETY: queues a transactional invalidation message for a relation that exists.
-    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relations.keys) };
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
     if change == Change::SigningKeys {
         // SAFETY: pg_notify with two non-NULL text arguments.
         unsafe {
