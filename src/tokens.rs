@@ -154,24 +154,26 @@ pub(crate) fn max_token_bytes() -> usize {
     settings::MAX_TOKEN_BYTES.get().max(0) as usize
 }
 
-/// Signature-only verification: parse, find the trusted key, check the signature.
-fn verify_signature(set: &KeySet, token: &str) -> Result<jose::ParsedToken, TokenError> {
+/// Signature-only verification: parse, find the trusted key, check the signature. A refusal is
+/// `AuthError::Token`; any other error (the API keys could not be read) propagates as itself,
+/// never as a refusal or an acceptance.
+fn verify_signature(set: &KeySet, token: &str) -> Result<jose::ParsedToken, AuthError> {
     let parsed = jose::parse_compact(token, max_token_bytes())?;
     let entry = match parsed.kid() {
         Some(kid) => set.get(kid).ok_or(TokenError::UnknownKid)?,
         // Only the legacy HS256 secret verifies tokens without a kid (contract §2).
         None if parsed.alg() == Alg::HS256 => set.legacy().ok_or(TokenError::MissingKid)?,
-        None => return Err(TokenError::MissingKid),
+        None => return Err(TokenError::MissingKid.into()),
     };
     if !entry.state.trusted() {
-        return Err(TokenError::KeyRevoked);
+        return Err(TokenError::KeyRevoked.into());
     }
     let key = entry.key.as_ref().ok_or(TokenError::UnknownKid)?;
     parsed.verify_with(key)?;
     // A legacy anon / service_role API key that was revoked or disabled is refused although its
     // signature is valid (contract §4). Only tokens of the legacy secret can be such keys.
-    if entry.is_legacy && api_keys::legacy_token_refused(token).unwrap_or(true) {
-        return Err(TokenError::Disabled);
+    if entry.is_legacy && api_keys::legacy_token_refused(token)? {
+        return Err(TokenError::Disabled.into());
     }
     Ok(parsed)
 }
@@ -204,7 +206,7 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
     check().map_err(AuthError::from)
 }
 
-fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, TokenError> {
+fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, AuthError> {
     let parsed = verify_signature(set, token)?;
     Ok(Verified::from_payload(parsed.claims()?, parsed.payload()))
 }
@@ -216,19 +218,20 @@ pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
     let result = verify_with_cache(&set, token, &store);
     match &result {
         Ok(_) => store.count(Stat::VerifyOk),
-        Err(e) => {
+        Err(AuthError::Token(e)) => {
             store.count(Stat::VerifyFailed);
             store.count_reason(e);
         }
+        Err(_) => {}
     }
-    result.map_err(AuthError::from)
+    result
 }
 
 fn verify_with_cache(
     set: &Rc<KeySet>,
     token: &str,
     store: &shmem::Store,
-) -> Result<Rc<Verified>, TokenError> {
+) -> Result<Rc<Verified>, AuthError> {
     let capacity = settings::TOKEN_CACHE_ENTRIES.get().max(0) as usize;
     let hit = CACHE.with(|c| {
         let mut c = c.borrow_mut();
@@ -334,12 +337,14 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
     let key = entry.map(|e| {
         json!({"kid": e.kid, "alg": e.alg.as_str(), "state": e.state.as_str(), "is_legacy": e.is_legacy})
     });
-    let outcome = verify_signature(&set, token)
-        .and_then(|p| p.claims())
-        .and_then(|c| jose::check_claims(&c, &claim_rules()));
+    let outcome = verify_signature(&set, token).and_then(|p| {
+        let claims = p.claims()?;
+        Ok(jose::check_claims(&claims, &claim_rules())?)
+    });
     let (valid, reason) = match outcome {
         Ok(()) => (true, Value::Null),
-        Err(e) => (false, json!(e.to_string())),
+        Err(AuthError::Token(e)) => (false, json!(e.to_string())),
+        Err(e) => return Err(e),
     };
     Ok(json!({
         "header": header,
@@ -375,9 +380,7 @@ mod auth {
     #[pg_extern(stable, parallel_safe)]
     fn verify_jws(token: &str) -> Vec<u8> {
         let set = keyset::current().or_raise();
-        let parsed = verify_signature(&set, token)
-            .map_err(AuthError::from)
-            .or_raise();
+        let parsed = verify_signature(&set, token).or_raise();
         parsed.payload().to_vec()
     }
 

@@ -977,3 +977,73 @@ fn parallel_workers_see_the_identity_the_leader_bound() {
     }
     assert!(wrong.is_empty(), "\n{}", wrong.join("\n"));
 }
+
+/// An infrastructure error is an error, never a refusal (nor an acceptance): parallel workers of a
+/// REPEATABLE READ transaction cannot read the API keys with a snapshot newer than the
+/// transaction's, so a legacy token (whose verification asks whether legacy API keys are
+/// disabled) either verifies or fails with 55000 and a hint to retry — it is never refused as
+/// "legacy api keys are disabled".
+#[test]
+fn an_infrastructure_error_in_a_parallel_worker_is_never_a_refusal() {
+    let cluster = Cluster::start_with_conf("parallel-rr-legacy", CONF);
+    let mut admin = cluster.connect_with_extension();
+    admin
+        .batch_execute(
+            "SELECT auth.migrate_legacy_secret('a-legacy-secret-of-at-least-32-bytes!');
+             CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 2000) g;
+             ANALYZE t",
+        )
+        .unwrap();
+    let token = text(
+        &mut admin,
+        r#"SELECT auth.sign_jwt('{"sub":"x","role":"anon"}')"#,
+    );
+    assert!(verifies(&mut admin, &token));
+
+    let mut session = cluster.connect();
+    session
+        .batch_execute(
+            "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+             SET min_parallel_table_scan_size = 0; SET parallel_leader_participation = off;
+             SET max_parallel_workers_per_gather = 2",
+        )
+        .unwrap();
+    let force = if session
+        .batch_execute("SET debug_parallel_query = on")
+        .is_ok()
+    {
+        "debug_parallel_query"
+    } else {
+        session
+            .batch_execute("SET force_parallel_mode = on")
+            .unwrap();
+        "force_parallel_mode"
+    };
+    session
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    let plan: Vec<String> = session
+        .query(
+            "EXPLAIN (COSTS OFF) SELECT count(*) FROM t WHERE auth.try_verify_jwt($1) IS NOT NULL",
+            &[&token],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        plan.iter().any(|l| l.contains("Parallel")),
+        "no parallel plan with {force}: {plan:?}"
+    );
+    match session.query_one(
+        "SELECT count(*) FROM t WHERE auth.try_verify_jwt($1) IS NOT NULL",
+        &[&token],
+    ) {
+        Ok(row) => assert_eq!(
+            row.get::<_, i64>(0),
+            2000,
+            "a valid legacy token was refused in a parallel worker"
+        ),
+        Err(e) => assert_eq!(sqlstate(&e), "55000", "{}", db_error(&e)),
+    }
+}
