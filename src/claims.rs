@@ -160,9 +160,10 @@ pub fn current_claims() -> Result<Option<Rc<Verified>>, AuthError> {
     with_current(|l| l.answer.clone())
 }
 
-fn claim_text(name: &str) -> Option<String> {
+/// A value of the current claims, as text (a string as it is, other JSON printed).
+fn claim_text(select: impl for<'a> Fn(&'a tokens::Claims) -> Option<&'a Value>) -> Option<String> {
     let claims = current_claims().or_raise()?;
-    match claims.claims.get(name)? {
+    match select(&claims.claims)? {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,
         other => Some(other.to_string()),
@@ -200,16 +201,16 @@ mod auth {
         Some(pgrx::Uuid::from_bytes(uid))
     }
 
-    /// The claim named by auth.role_claim (default `role`).
+    /// The claim auth.role_claim selects (default: the top-level `role`).
     #[pg_extern(stable, parallel_safe)]
     fn role() -> Option<String> {
-        let name = settings::text(&settings::ROLE_CLAIM).unwrap_or_else(|| "role".into());
-        claim_text(&name)
+        let path = settings::role_claim();
+        claim_text(|claims| path.select(claims))
     }
 
     #[pg_extern(stable, parallel_safe)]
     fn email() -> Option<String> {
-        claim_text("email")
+        claim_text(|claims| claims.get("email"))
     }
 }
 
