@@ -72,14 +72,6 @@ pub struct Entry {
     revoked: bool,
 }
 
-impl Entry {
-    /// Elevated keys must never be used from a browser: secret keys and the legacy service_role
-    /// JWT, which is the same privilege under its old name.
-    pub fn is_elevated(&self) -> bool {
-        self.kind == Kind::Secret || (self.kind == Kind::Legacy && self.role == "service_role")
-    }
-}
-
 #[derive(Default)]
 pub struct ApiKeySet {
     entries: Vec<Entry>,
@@ -216,6 +208,16 @@ pub fn legacy_token_refused(token: &str) -> Result<bool, AuthError> {
     Ok(set
         .find(&jose::api_key_hash(token))
         .is_some_and(|e| e.kind == Kind::Legacy && (e.revoked || !set.legacy_enabled)))
+}
+
+/// The role of the registered legacy API key that `token` is, if it is one. (Whether it may be
+/// used is `legacy_token_refused`'s question; this one is who it is, for the browser rule.)
+pub fn legacy_key_role(token: &str) -> Result<Option<String>, AuthError> {
+    let set = current()?;
+    Ok(set
+        .find(&jose::api_key_hash(token))
+        .filter(|e| e.kind == Kind::Legacy)
+        .map(|e| e.role.clone()))
 }
 
 fn root_key() -> Result<Option<RootKey>, AuthError> {

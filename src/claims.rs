@@ -14,7 +14,6 @@ use serde_json::Value;
 
 use crate::binding;
 use crate::errors::{AuthError, OrRaise};
-use crate::headers::Headers;
 use crate::keyset::{self, KeySet};
 use crate::settings::{self, ClaimsSource};
 use crate::statement::{self, StatementId};
@@ -75,9 +74,9 @@ fn with_raw_input<R>(source: ClaimsSource, f: impl FnOnce(&[u8], bool) -> R) -> 
 }
 
 /// The bearer token of PostgREST's `request.headers`, read as `pre_request` reads it
-/// (src/headers.rs); malformed headers mean anonymous.
+/// (jose/src/request.rs); malformed headers mean anonymous.
 fn bearer_of(headers: &str) -> Option<String> {
-    let headers = Headers::parse(headers).ok()?;
+    let headers = pg_auth_keys_jose::Headers::parse(headers).ok()?;
     headers.bearer().ok().flatten().map(str::to_string)
 }
 

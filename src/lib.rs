@@ -10,7 +10,6 @@ mod binding;
 mod catalog;
 mod claims;
 mod errors;
-mod headers;
 mod jsonb_arg;
 mod keys;
 mod keyset;

@@ -7,14 +7,15 @@
 
 use std::ffi::{c_char, c_void, CStr, CString};
 
-use pg_auth_keys_jose::{RoleClaim, RoleList, DEFAULT_ALLOWED_ROLES};
+use pg_auth_keys_jose::{RoleClaim, RoleList, DEFAULT_ALLOWED_ROLES, DEFAULT_ELEVATED_ROLES};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 use pgrx::{pg_guard, pg_sys};
 
 use crate::errors::{AuthError, OrRaise};
 
-// The core crate's role-list default as a C string (`register` checks that they agree).
+// The core crate's role-list defaults as C strings (`register` checks that they agree).
 const DEFAULT_ALLOWED_ROLES_C: &CStr = c"anon,authenticated,service_role";
+const DEFAULT_ELEVATED_ROLES_C: &CStr = c"service_role";
 
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ClaimsSource {
@@ -31,6 +32,8 @@ pub static ROLE_CLAIM: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"role"));
 pub static ALLOWED_ROLES: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(DEFAULT_ALLOWED_ROLES_C));
+pub static ELEVATED_ROLES: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(DEFAULT_ELEVATED_ROLES_C));
 pub static CLAIMS_SOURCE: GucSetting<ClaimsSource> =
     GucSetting::<ClaimsSource>::new(ClaimsSource::Verified);
 pub static JWT_MAX_LIFETIME_SECS: GucSetting<i32> = GucSetting::<i32>::new(3600);
@@ -45,6 +48,10 @@ pub static TOKEN_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(2048);
 
 pub fn register() {
     debug_assert_eq!(DEFAULT_ALLOWED_ROLES_C.to_str(), Ok(DEFAULT_ALLOWED_ROLES));
+    debug_assert_eq!(
+        DEFAULT_ELEVATED_ROLES_C.to_str(),
+        Ok(DEFAULT_ELEVATED_ROLES)
+    );
     // A postmaster setting can only be defined while the postmaster loads the library; without
     // preloading there is no shared memory to size (shmem::store refuses with 55000).
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
@@ -105,6 +112,14 @@ pub fn register() {
         c"Comma-separated roles a token's role claim may name.",
         c"A token whose role claim is present but not one of these is refused.",
         &ALLOWED_ROLES,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"auth.elevated_roles",
+        c"Comma-separated roles no request from a browser may reach (auth.pre_request).",
+        c"Secret API keys are refused from browsers whatever their role.",
+        &ELEVATED_ROLES,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -188,6 +203,11 @@ pub fn role_claim() -> RoleClaim {
 /// `auth.allowed_roles`, parsed (the one parser: `RoleList::parse`).
 pub fn allowed_roles() -> RoleList {
     RoleList::parse(&text(&ALLOWED_ROLES).unwrap_or_default())
+}
+
+/// `auth.elevated_roles`, parsed.
+pub fn elevated_roles() -> RoleList {
+    RoleList::parse(&text(&ELEVATED_ROLES).unwrap_or_default())
 }
 
 /// Check hook of `auth.role_claim`: a value that does not parse is refused when it is set
