@@ -232,6 +232,20 @@ fn root_key() -> Result<Option<RootKey>, AuthError> {
 pub(crate) mod auth {
     use super::*;
 
+    /// Internal: is `role` in auth.allowed_roles? `auth.create_api_key` asks here, so that it
+    /// and token verification read the setting with one parser (`RoleList`).
+    #[pg_extern(stable, parallel_safe, schema = "auth_private")]
+    fn _role_allowed(role: &str) -> bool {
+        settings::allowed_roles().contains(role)
+    }
+
+    /// Internal: is `role` in auth.elevated_roles? (`auth.create_api_key`: no publishable key
+    /// may map to one.)
+    #[pg_extern(stable, parallel_safe, schema = "auth_private")]
+    fn _role_elevated(role: &str) -> bool {
+        settings::elevated_roles().contains(role)
+    }
+
     /// Internal: a new key of `kind` from the CSPRNG, its display prefix and its hash.
     #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _new_api_key(

@@ -1,5 +1,7 @@
 //! Role lists (`auth.allowed_roles`, `auth.elevated_roles`), parsed by this one function for
-//! every reader, so that no two parts of the extension can disagree about what a setting holds.
+//! every reader — token verification, `pre_request`, and `auth.create_api_key` through the
+//! extension's `auth_private._role_allowed` / `_role_elevated` — so that no two parts of the
+//! extension can disagree about what a setting holds.
 //!
 //! The text is split at commas; each entry is trimmed of white space and empty entries are
 //! dropped (`"anon, authenticated,"` holds two roles). Names compare exactly, case included, as
