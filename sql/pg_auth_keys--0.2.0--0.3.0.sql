@@ -115,13 +115,28 @@ AS $$
        AND EXISTS (SELECT 1 FROM auth_private._api_keys k WHERE k.kind = 'legacy' AND k.revoked_at IS NULL)
 $$;
 
+-- New in 0.3.0: auth.create_api_key reads auth.allowed_roles and auth.elevated_roles with the
+-- parser token verification uses.
+CREATE FUNCTION auth_private."_role_allowed"(
+	"role" TEXT /* &str */
+) RETURNS bool /* bool */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_role_allowed_wrapper';
+
+CREATE FUNCTION auth_private."_role_elevated"(
+	"role" TEXT /* &str */
+) RETURNS bool /* bool */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_role_elevated_wrapper';
+
 CREATE OR REPLACE FUNCTION auth.create_api_key(kind text, name text, role name DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     g record;
     k auth_private._api_keys;
-    allowed text[] := string_to_array(replace(current_setting('auth.allowed_roles'), ' ', ''), ',');
 BEGIN
     -- The messages never repeat the argument: a key pasted into the wrong argument would
     -- otherwise end up in the error and the server log.
@@ -137,14 +152,15 @@ BEGIN
     k.kind := $1;
     k.name := $2;
     k.role := coalesce($3, CASE $1 WHEN 'publishable' THEN 'anon' ELSE 'service_role' END);
-    IF NOT k.role::text = ANY (allowed) THEN
+    -- Both role lists are read by the extension's one parser (as token verification reads them).
+    IF NOT auth_private._role_allowed(k.role::pg_catalog.text) THEN
         RAISE EXCEPTION 'the role is not one of auth.allowed_roles (%)',
             current_setting('auth.allowed_roles') USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF k.kind = 'publishable' AND k.role = 'service_role' THEN
-        RAISE EXCEPTION 'a publishable key cannot map to service_role'
+    IF k.kind = 'publishable' AND auth_private._role_elevated(k.role::pg_catalog.text) THEN
+        RAISE EXCEPTION 'a publishable key cannot map to an elevated role'
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Publishable keys are meant to be shipped in browsers and apps.',
+                  DETAIL = 'The role is in auth.elevated_roles; publishable keys are meant to be shipped in browsers and apps.',
                   HINT = 'create a secret key instead';
     END IF;
     PERFORM auth_private._lock_api_keys();

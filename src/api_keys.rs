@@ -74,14 +74,6 @@ pub struct Entry {
     revoked: bool,
 }
 
-impl Entry {
-    /// Elevated keys must never be used from a browser: secret keys and the legacy service_role
-    /// JWT, which is the same privilege under its old name.
-    pub fn is_elevated(&self) -> bool {
-        self.kind == Kind::Secret || (self.kind == Kind::Legacy && self.role == "service_role")
-    }
-}
-
 #[derive(Default)]
 pub struct ApiKeySet {
     entries: Vec<Entry>,
@@ -227,6 +219,16 @@ pub fn legacy_token_refused(token: &str) -> Result<bool, AuthError> {
         .is_some_and(|e| e.kind == Kind::Legacy && (e.revoked || !set.legacy_enabled)))
 }
 
+/// The role of the registered legacy API key that `token` is, if it is one. (Whether it may be
+/// used is `legacy_token_refused`'s question; this one is who it is, for the browser rule.)
+pub fn legacy_key_role(token: &str) -> Result<Option<String>, AuthError> {
+    let set = current()?;
+    Ok(set
+        .find(&jose::api_key_hash(token))
+        .filter(|e| e.kind == Kind::Legacy)
+        .map(|e| e.role.clone()))
+}
+
 fn root_key() -> Result<Option<RootKey>, AuthError> {
     let Some(text) = settings::text(&settings::ROOT_KEY) else {
         return Ok(None);
@@ -238,6 +240,20 @@ fn root_key() -> Result<Option<RootKey>, AuthError> {
 
 pub(crate) mod auth {
     use super::*;
+
+    /// Internal: is `role` in auth.allowed_roles? `auth.create_api_key` asks here, so that it
+    /// and token verification read the setting with one parser (`RoleList`).
+    #[pg_extern(stable, parallel_safe, schema = "auth_private")]
+    fn _role_allowed(role: &str) -> bool {
+        settings::allowed_roles().contains(role)
+    }
+
+    /// Internal: is `role` in auth.elevated_roles? (`auth.create_api_key`: no publishable key
+    /// may map to one.)
+    #[pg_extern(stable, parallel_safe, schema = "auth_private")]
+    fn _role_elevated(role: &str) -> bool {
+        settings::elevated_roles().contains(role)
+    }
 
     /// Internal: a new key of `kind` from the CSPRNG, its display prefix and its hash.
     #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]

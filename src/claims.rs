@@ -14,7 +14,6 @@ use serde_json::Value;
 
 use crate::binding;
 use crate::errors::{AuthError, OrRaise};
-use crate::headers::Headers;
 use crate::keyset::{self, KeySet};
 use crate::settings::{self, ClaimsSource};
 use crate::statement::{self, StatementId};
@@ -75,9 +74,9 @@ fn with_raw_input<R>(source: ClaimsSource, f: impl FnOnce(&[u8], bool) -> R) -> 
 }
 
 /// The bearer token of PostgREST's `request.headers`, read as `pre_request` reads it
-/// (src/headers.rs); malformed headers mean anonymous.
+/// (jose/src/request.rs); malformed headers mean anonymous.
 fn bearer_of(headers: &str) -> Option<String> {
-    let headers = Headers::parse(headers).ok()?;
+    let headers = pg_auth_keys_jose::Headers::parse(headers).ok()?;
     headers.bearer().ok().flatten().map(str::to_string)
 }
 
@@ -160,9 +159,10 @@ pub fn current_claims() -> Result<Option<Rc<Verified>>, AuthError> {
     with_current(|l| l.answer.clone())
 }
 
-fn claim_text(name: &str) -> Option<String> {
+/// A value of the current claims, as text (a string as it is, other JSON printed).
+fn claim_text(select: impl for<'a> Fn(&'a tokens::Claims) -> Option<&'a Value>) -> Option<String> {
     let claims = current_claims().or_raise()?;
-    match claims.claims.get(name)? {
+    match select(&claims.claims)? {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,
         other => Some(other.to_string()),
@@ -200,16 +200,16 @@ mod auth {
         Some(pgrx::Uuid::from_bytes(uid))
     }
 
-    /// The claim named by auth.role_claim (default `role`).
+    /// The claim auth.role_claim selects (default: the top-level `role`).
     #[pg_extern(stable, parallel_safe)]
     fn role() -> Option<String> {
-        let name = settings::text(&settings::ROLE_CLAIM).unwrap_or_else(|| "role".into());
-        claim_text(&name)
+        let path = settings::role_claim();
+        claim_text(|claims| path.select(claims))
     }
 
     #[pg_extern(stable, parallel_safe)]
     fn email() -> Option<String> {
-        claim_text("email")
+        claim_text(|claims| claims.get("email"))
     }
 }
 

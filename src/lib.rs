@@ -10,7 +10,6 @@ mod binding;
 mod catalog;
 mod claims;
 mod errors;
-mod headers;
 mod jsonb_arg;
 mod keys;
 mod keyset;
@@ -37,6 +36,8 @@ pgrx::extension_sql_file!(
         api_keys::auth::_verify_api_key,
         api_keys::auth::_api_keys_changed,
         postgrest::auth::_request_refusal,
+        api_keys::auth::_role_allowed,
+        api_keys::auth::_role_elevated,
     ]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

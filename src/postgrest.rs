@@ -1,106 +1,66 @@
-//! PostgREST's `db-pre-request` check (contract §5): the request headers PostgREST puts in the
-//! `request.headers` setting must carry a valid API key and, when they carry an authorization
-//! header, a valid bearer JWT or that same key. `auth.pre_request()` (sql/api_keys.sql) raises
-//! SQLSTATE PT401 with what this returns, so PostgREST answers HTTP 401.
+//! PostgREST's `db-pre-request` check (contract §5), as an adapter: the decision — headers, the
+//! order of checks, the browser rule over every credential — is `pg_auth_keys_jose::pre_request`
+//! (jose/src/request.rs); this module hands it `request.headers`, `auth.elevated_roles` and the
+//! server-side checks of an API key and of a bearer token. `auth.pre_request()`
+//! (sql/api_keys.sql) raises SQLSTATE PT401 with the refusal, so PostgREST answers HTTP 401.
 
+use pg_auth_keys_jose::{self as jose, Identity};
 use pgrx::prelude::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
+use crate::api_keys::{self, Kind};
+use crate::claims::guc;
 use crate::errors::{AuthError, OrRaise};
-use crate::headers::{Headers, HeadersError};
-use crate::{api_keys, tokens};
+use crate::{settings, tokens};
 
-/// A refused request: message, detail and hint for the client.
-struct Refusal {
-    message: &'static str,
-    detail: String,
-    hint: Option<&'static str>,
-}
+/// The API-key set and the signing keys of this backend, for the current statement.
+struct ServerCredentials;
 
-impl Refusal {
-    fn new(message: &'static str, detail: impl Into<String>) -> Refusal {
-        Refusal {
-            message,
-            detail: detail.into(),
-            hint: None,
+impl jose::Credential for ServerCredentials {
+    type Error = AuthError;
+
+    fn api_key(&mut self, key: &str) -> Result<Result<Identity, String>, AuthError> {
+        match api_keys::verify(key) {
+            Ok(entry) => Ok(Ok(Identity {
+                secret_key: entry.kind == Kind::Secret,
+                roles: vec![entry.role],
+            })),
+            Err(AuthError::ApiKey(why)) => Ok(Err(why.to_string())),
+            Err(e) => Err(e),
         }
     }
-    fn hint(mut self, hint: &'static str) -> Refusal {
-        self.hint = Some(hint);
-        self
+
+    fn bearer(&mut self, token: &str) -> Result<Result<Identity, String>, AuthError> {
+        let verified = match tokens::verify(token) {
+            Ok(v) => v,
+            Err(AuthError::Token(why)) => return Ok(Err(why.to_string())),
+            Err(e) => return Err(e),
+        };
+        // The role PostgREST will switch to (auth.role_claim should equal its
+        // jwt-role-claim-key), and, when the token is a legacy API key, that key's role.
+        let mut roles: Vec<String> = settings::role_claim()
+            .select(&verified.claims)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        roles.extend(api_keys::legacy_key_role(token)?);
+        Ok(Ok(Identity {
+            secret_key: false,
+            roles,
+        }))
     }
-}
-
-/// A request made by a web browser: browsers send `Origin` on cross-origin requests and the
-/// `Sec-Fetch-*` metadata headers on every request, and identify as `Mozilla/…`.
-fn from_browser(headers: &Headers) -> Result<bool, &'static str> {
-    Ok(headers.get("origin")?.is_some()
-        || headers.any_with_prefix("sec-fetch-")
-        || headers
-            .get("user-agent")?
-            .is_some_and(|ua| ua.starts_with("Mozilla/")))
-}
-
-fn malformed(why: &'static str) -> Refusal {
-    Refusal::new("malformed request headers", why)
 }
 
 /// Why this request must be refused, or None when it may proceed.
-fn check_request() -> Result<Option<Refusal>, AuthError> {
-    let headers = match Headers::current() {
-        Ok(h) => h,
-        Err(HeadersError::NotSet) => {
-            return Ok(Some(
-                Refusal::new("missing api key", "request.headers is not set")
-                    .hint("send the API key in the apikey header"),
-            ))
-        }
-        Err(HeadersError::Malformed(why)) => return Ok(Some(malformed(why))),
-    };
-    let apikey = match headers.get("apikey") {
-        Ok(Some(key)) => key,
-        Ok(None) => {
-            return Ok(Some(
-                Refusal::new("missing api key", "the apikey header is missing")
-                    .hint("send a publishable or secret API key in the apikey header"),
-            ))
-        }
-        Err(why) => return Ok(Some(malformed(why))),
-    };
-    let entry = match api_keys::verify(apikey) {
-        Ok(entry) => entry,
-        Err(AuthError::ApiKey(why)) => {
-            return Ok(Some(Refusal::new("invalid api key", why.to_string())))
-        }
-        Err(e) => return Err(e),
-    };
-    let browser = match from_browser(&headers) {
-        Ok(browser) => browser,
-        Err(why) => return Ok(Some(malformed(why))),
-    };
-    if entry.is_elevated() && browser {
-        return Ok(Some(
-            Refusal::new(
-                "secret api keys cannot be used in a browser",
-                "the request carries browser headers (origin, sec-fetch-*, or a browser user agent)",
-            )
-            .hint("use a publishable key in browsers; keep secret keys on servers"),
-        ));
-    }
-    let token = match headers.bearer() {
-        Ok(token) => token,
-        Err(why) => return Ok(Some(Refusal::new("invalid authorization header", why))),
-    };
-    if let Some(token) = token.filter(|t| *t != apikey) {
-        match tokens::verify(token) {
-            Ok(_) => {}
-            Err(AuthError::Token(why)) => {
-                return Ok(Some(Refusal::new("invalid jwt", why.to_string())))
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(None)
+fn check_request() -> Result<Option<jose::Refusal>, AuthError> {
+    // Unset, or empty as a rolled-back transaction-local value leaves it: no headers.
+    let headers = guc(c"request.headers").filter(|h| !h.is_empty());
+    jose::pre_request(
+        headers.as_deref(),
+        &settings::elevated_roles(),
+        &mut ServerCredentials,
+    )
 }
 
 pub(crate) mod auth {

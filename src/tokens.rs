@@ -11,7 +11,9 @@ use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pg_auth_keys_jose::{self as jose, Alg, ClaimRules, SigningKey, TokenError};
+use pg_auth_keys_jose::{
+    self as jose, Alg, ClaimRules, RoleClaim, RoleList, SigningKey, TokenError,
+};
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -121,13 +123,8 @@ pub fn claim_rules() -> ClaimRules {
         leeway: settings::LEEWAY_SECS.get() as i64,
         audience: settings::text(&settings::AUDIENCE),
         issuer: settings::text(&settings::ISSUER),
-        role_claim: settings::text(&settings::ROLE_CLAIM).unwrap_or_else(|| "role".into()),
-        allowed_roles: settings::text(&settings::ALLOWED_ROLES)
-            .unwrap_or_default()
-            .split(',')
-            .map(|r| r.trim().to_string())
-            .filter(|r| !r.is_empty())
-            .collect(),
+        role_claim: settings::role_claim(),
+        allowed_roles: settings::allowed_roles(),
     }
 }
 
@@ -196,10 +193,13 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
         }
         parsed.verify_with(legacy.key.as_ref().ok_or(TokenError::UnknownKid)?)?;
         let claims = parsed.claims()?;
+        // These keys carry their role in the top-level `role` claim, whatever auth.role_claim
+        // says about user tokens.
         let mut rules = claim_rules();
         rules.audience = None;
         rules.issuer = None;
-        rules.allowed_roles = vec!["anon".into(), "service_role".into()];
+        rules.role_claim = RoleClaim::default();
+        rules.allowed_roles = RoleList::parse("anon,service_role");
         jose::check_claims(&claims, &rules)?;
         Ok(claims)
     };

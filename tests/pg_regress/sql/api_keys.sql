@@ -48,6 +48,18 @@ SELECT auth.create_api_key('secret', repeat('n', 129));
 SELECT auth.create_api_key('secret', 'admin', 'postgres');
 SELECT auth.create_api_key('publishable', 'elevated', 'service_role');
 SELECT count(*) AS api_keys FROM auth.api_keys;
+-- auth.allowed_roles and auth.elevated_roles are read with the parser token verification uses:
+-- entries trimmed, empty ones ignored, names exact (a quoted role name may hold a space).
+BEGIN;
+\set ON_ERROR_ROLLBACK on
+SET LOCAL auth.allowed_roles = ' anon , authenticated,, service_role, web user ';
+SET LOCAL auth.elevated_roles = 'service_role, authenticated';
+SELECT auth.create_api_key('publishable', 'elevated by the setting', 'authenticated');
+SELECT auth.create_api_key('secret', 'a role with a space', 'web user') IS NOT NULL AS created;
+SELECT auth.create_api_key('secret', 'case matters', 'Anon');
+SELECT auth.create_api_key('publishable', 'anon is not elevated', 'anon') IS NOT NULL AS created;
+ROLLBACK;
+\unset ON_ERROR_ROLLBACK
 
 -- Revocation is instant, audited, and cannot be repeated.
 SELECT auth.revoke_api_key((SELECT id FROM auth.api_keys WHERE name = 'cron'), 'rotated', true);
