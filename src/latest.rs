@@ -118,6 +118,7 @@ pub fn read<T>(query: &str, mut map: impl FnMut(&Row) -> Option<T>) -> Result<Ve
     let query = relations.query(query);
     // SAFETY: backend-local globals.
     let parallel = unsafe { pg_sys::IsInParallelMode() };
+    // SAFETY: as above.
     if parallel && unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
         return Err(AuthError::NotReady {
             message: "the key set changed and cannot be reloaded by a parallel worker in a REPEATABLE READ transaction".into(),

@@ -45,9 +45,11 @@ pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
+    // SAFETY: called once from _PG_init, after this library defined its own auth.* settings.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"auth".as_ptr()) };
     // Shared memory exists only when preloaded; otherwise every function that needs it refuses
     // with SQLSTATE 55000 (shmem::store) instead of running with a weaker guarantee.
+    // SAFETY: reads a process global set by the postmaster.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         use shmem::KEY_STORE;
         pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);

@@ -54,6 +54,7 @@ pub fn register() {
     );
     // A postmaster setting can only be defined while the postmaster loads the library; without
     // preloading there is no shared memory to size (shmem::store refuses with 55000).
+    // SAFETY: reads a process global set by the postmaster.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         GucRegistry::define_int_guc(
             c"auth.max_keys",
