@@ -45,6 +45,10 @@ pub enum TokenError {
     RoleNotAllowed,
     #[error("legacy api key disabled")]
     Disabled,
+    /// The key's HMAC secret is sealed under a key-encryption key this server does not have
+    /// (a copy of the database without its KEK): nothing verifies with it, it never fails open.
+    #[error("key unavailable: key-encryption key missing")]
+    KeyUnavailable,
 }
 
 impl TokenError {
@@ -70,11 +74,12 @@ impl TokenError {
             TokenError::BadIssuer => "bad_issuer",
             TokenError::RoleNotAllowed => "role_not_allowed",
             TokenError::Disabled => "disabled",
+            TokenError::KeyUnavailable => "key_unavailable",
         }
     }
 
     /// All reason codes, in a stable order (for fixed-size counter arrays in shared memory).
-    pub const REASON_CODES: [&'static str; 19] = [
+    pub const REASON_CODES: [&'static str; 20] = [
         "too_large",
         "malformed",
         "unsupported_alg",
@@ -94,6 +99,7 @@ impl TokenError {
         "bad_issuer",
         "role_not_allowed",
         "disabled",
+        "key_unavailable",
     ];
 }
 

@@ -34,5 +34,8 @@ pub use keys::{PreparedKey, SigningKey, VerifyKey, MAX_HMAC_KEY_BYTES, MAX_VERIF
 pub use request::{from_browser, pre_request, Credential, Headers, Identity, Refusal};
 pub use role_claim::{RoleClaim, RoleClaimError, RoleClaimStep, MAX_ROLE_CLAIM_INDEX};
 pub use roles::{RoleList, DEFAULT_ALLOWED_ROLES, DEFAULT_ELEVATED_ROLES};
-pub use sealing::{RootKey, SealError, MIN_ROOT_KEY_BYTES};
+pub use sealing::{
+    open_with, sealed_by, Kek, KekId, Purpose, SealError, KEK_ID_LEN, MIN_ROOT_KEY_BYTES,
+    SEAL_OVERHEAD,
+};
 pub use token::{parse_compact, sign_compact, ParsedToken};
