@@ -37,9 +37,12 @@ CREATE TABLE auth_private._keys (
                                                   'PS256', 'PS384', 'PS512', 'ES384', 'HS384', 'HS512')),
     state            auth.key_state NOT NULL DEFAULT 'standby',
     is_legacy        boolean NOT NULL DEFAULT false,
-    -- What verifies: the public key in the JOSE core's canonical form, or the HMAC secret.
-    verify_key       bytea NOT NULL CHECK (octet_length(verify_key) <= 1040),
-    -- What signs: PKCS#8 / PKCS#1 DER or the HMAC secret; NULL for a verify-only key.
+    -- What verifies: the public key in the JOSE core's canonical form, or the HMAC secret sealed
+    -- (src/kek.rs; 37 bytes longer than the secret, which is at most 1024 bytes).
+    verify_key       bytea NOT NULL CHECK (octet_length(verify_key) <= 1077),
+    -- What signs, always sealed: PKCS#8 / PKCS#1 DER or the HMAC secret; NULL for a verify-only
+    -- key. No role but the extension's owner reads it, and what it reads is useless without the
+    -- key-encryption key, which is not in the database.
     private_key      bytea,
     description      text,
     created_at       timestamptz NOT NULL DEFAULT now(),

@@ -76,8 +76,10 @@ RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    new_kid text := coalesce($1, gen_random_uuid()::text);
+    -- Made by the Rust side when the key came without one: its seal is bound to it.
+    new_kid text := $1;
 BEGIN
+    PERFORM auth_private._required($1, 'kid');
     PERFORM auth_private._check_new_kid(new_kid);
     -- Every key of a database must fit the shared-memory slots, or nothing could verify.
     IF (SELECT count(*) FROM auth_private._keys) >= current_setting('auth.max_keys', true)::int THEN
@@ -105,7 +107,7 @@ BEGIN
     PERFORM auth_private._required($1, 'alg');
     PERFORM auth_private._lock_keys();
     SELECT * INTO g FROM auth_private._generate_key($1);
-    RETURN auth_private._insert_key(NULL, g.alg, g.verify_key, g.private_key, $2, 'create');
+    RETURN auth_private._insert_key(g.kid, g.alg, g.verify_key, g.private_key, $2, 'create');
 END $$;
 
 CREATE FUNCTION auth.import_key(jwk jsonb, description text DEFAULT NULL) RETURNS text
@@ -131,7 +133,7 @@ BEGIN
     PERFORM auth_private._required($2, 'alg');
     PERFORM auth_private._lock_keys();
     SELECT * INTO p FROM auth_private._parse_pem($1, $2);
-    RETURN auth_private._insert_key(NULL, p.alg, p.verify_key, p.private_key, $3, 'import',
+    RETURN auth_private._insert_key(p.kid, p.alg, p.verify_key, p.private_key, $3, 'import',
                             jsonb_build_object('format', 'pem'));
 END $$;
 
@@ -156,9 +158,8 @@ RETURNS TABLE (legacy_kid text, standby_kid text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    key bytea;
+    p record;
     g record;
-    lkid text := gen_random_uuid()::text;
 BEGIN
     PERFORM auth_private._required($1, 'secret');
     PERFORM auth_private._lock_keys();
@@ -170,13 +171,13 @@ BEGIN
         RAISE EXCEPTION 'a key is already in use; the legacy secret can only be migrated first'
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    key := auth_private._parse_secret(convert_to($1, 'UTF8'));
+    SELECT * INTO p FROM auth_private._parse_secret(convert_to($1, 'UTF8'));
     INSERT INTO auth_private._keys (kid, alg, state, is_legacy, verify_key, private_key, description)
-    VALUES (lkid, 'HS256', 'in_use', true, key, key, 'legacy JWT secret');
-    PERFORM auth_private._audit('migrate_legacy_secret', lkid, '{"alg": "HS256", "state": "in_use"}');
-    legacy_kid := lkid;
+    VALUES (p.kid, p.alg, 'in_use', true, p.verify_key, p.private_key, 'legacy JWT secret');
+    PERFORM auth_private._audit('migrate_legacy_secret', p.kid, '{"alg": "HS256", "state": "in_use"}');
+    legacy_kid := p.kid;
     SELECT * INTO g FROM auth_private._generate_key('ES256');
-    standby_kid := auth_private._insert_key(NULL, g.alg, g.verify_key, g.private_key,
+    standby_kid := auth_private._insert_key(g.kid, g.alg, g.verify_key, g.private_key,
                                             'created by migrate_legacy_secret', 'create');
     RETURN NEXT;
 END $$;
@@ -382,6 +383,67 @@ BEGIN
         extract(epoch FROM current_setting('auth.jwt_max_lifetime')::interval)::bigint);
 END $$;
 
+-- 3c. Re-sealing -------------------------------------------------------------------------------
+
+-- Re-seals every sealed value (private keys, HMAC secrets, revealable secret API keys) under
+-- the current key-encryption key, each opened with whichever available one sealed it
+-- (auth.root_key, auth.previous_root_key, the data directory's pg_auth_keys.kek). All or
+-- nothing: if any value cannot be opened, nothing changes. Superuser only (not granted by
+-- grant_admin): it decides which key-encryption key protects everything.
+CREATE FUNCTION auth.rekey() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k record;
+    v bytea;
+    resealed bigint := 0;
+    failed bigint := 0;
+BEGIN
+    IF NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), false) THEN
+        RAISE EXCEPTION 'only a superuser may re-seal keys'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM auth_private._lock_keys();
+    PERFORM auth_private._lock_api_keys();
+    FOR k IN SELECT kid, alg, verify_key, private_key FROM auth_private._keys ORDER BY kid FOR UPDATE LOOP
+        IF k.private_key IS NOT NULL THEN
+            v := auth_private._reseal_key(k.kid, 'private_key', k.private_key);
+            IF v IS NULL THEN
+                failed := failed + 1;
+            ELSE
+                UPDATE auth_private._keys SET private_key = v WHERE auth_private._keys.kid = k.kid;
+                resealed := resealed + 1;
+            END IF;
+        END IF;
+        IF k.alg LIKE 'HS%' THEN
+            v := auth_private._reseal_key(k.kid, 'hmac_secret', k.verify_key);
+            IF v IS NULL THEN
+                failed := failed + 1;
+            ELSE
+                UPDATE auth_private._keys SET verify_key = v WHERE auth_private._keys.kid = k.kid;
+                resealed := resealed + 1;
+            END IF;
+        END IF;
+    END LOOP;
+    FOR k IN SELECT id, sealed_key FROM auth_private._api_keys WHERE sealed_key IS NOT NULL ORDER BY id FOR UPDATE LOOP
+        v := auth_private._reseal_api_key(k.id, k.sealed_key);
+        IF v IS NULL THEN
+            failed := failed + 1;
+        ELSE
+            UPDATE auth_private._api_keys SET sealed_key = v WHERE auth_private._api_keys.id = k.id;
+            resealed := resealed + 1;
+        END IF;
+    END LOOP;
+    IF failed > 0 THEN
+        RAISE EXCEPTION '% sealed values cannot be opened with any available key-encryption key; nothing was re-sealed', failed
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'set auth.previous_root_key to the root key that sealed them (or restore the data directory''s pg_auth_keys.kek), reload, and run auth.rekey() again';
+    END IF;
+    PERFORM auth_private._audit('rekey', NULL,
+        jsonb_build_object('resealed', resealed, 'kek', auth_private._kek_id()));
+    RETURN resealed;
+END $$;
+
 -- 3b. Claims functions are evaluated once per statement (src/planner.rs) -------------------
 
 ALTER FUNCTION auth.uid() SUPPORT auth_private._claims_support;
@@ -452,6 +514,8 @@ BEGIN
     END LOOP;
 END $$;
 REVOKE ALL ON auth.keys, auth.api_keys FROM PUBLIC;
+-- Superuser only, and not among the administrative functions grant_admin grants.
+REVOKE EXECUTE ON FUNCTION auth.rekey() FROM PUBLIC;
 
 -- Gives `role` everything an administrator of keys needs; superuser only (it is not granted).
 CREATE FUNCTION auth.grant_admin(role name) RETURNS void
@@ -468,3 +532,9 @@ BEGIN
                    'auth.api_keys'::regclass, 'auth.key_events'::regclass, $1);
 END $$;
 REVOKE EXECUTE ON FUNCTION auth.grant_admin(name) FROM PUBLIC;
+
+-- 6. The key-encryption key ---------------------------------------------------------------------
+
+-- With no auth.root_key, the data directory's key file (pg_auth_keys.kek) is made now rather
+-- than at the first key, so that a standby copied from this server from now on has it.
+SELECT auth_private._init_kek();

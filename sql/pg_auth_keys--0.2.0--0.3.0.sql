@@ -1,5 +1,6 @@
 -- pg_auth_keys 0.2.0 -> 0.3.0: internal objects move to the extension's own schema
--- auth_private; every write to the key tables is published by triggers.
+-- auth_private; every write to the key tables is published by triggers; private keys and HMAC
+-- secrets are sealed at rest (the last section).
 \echo Use "ALTER EXTENSION pg_auth_keys UPDATE TO '0.3.0'" to load this file. \quit
 
 -- Refuse a schema auth in which PUBLIC may create objects (as CREATE EXTENSION does).
@@ -73,6 +74,50 @@ ALTER FUNCTION auth._check_new_kid(text) SET SCHEMA auth_private;
 ALTER FUNCTION auth._key_for_update(text) SET SCHEMA auth_private;
 ALTER FUNCTION auth._wait_text(interval) SET SCHEMA auth_private;
 ALTER FUNCTION auth._insert_key(text, text, bytea, bytea, text, text, jsonb) SET SCHEMA auth_private;
+
+-- Sealed key material (src/keys.rs, src/rekey.rs): the functions that make key material return
+-- it sealed, with a kid (made there when the key has none), and are VOLATILE (they make kids and
+-- read the key-encryption key).
+
+DROP FUNCTION auth_private._parse_secret(bytea);
+CREATE FUNCTION auth_private."_parse_secret"(
+	"secret" bytea /* & [u8] */
+) RETURNS TABLE (
+	"kid" TEXT,  /* String */
+	"alg" TEXT,  /* String */
+	"verify_key" bytea,  /* Vec < u8 > */
+	"private_key" bytea  /* :: std :: option :: Option < Vec < u8 > > */
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_parse_secret_wrapper';
+ALTER FUNCTION auth_private._parse_jwk(jsonb) VOLATILE PARALLEL UNSAFE;
+ALTER FUNCTION auth_private._parse_jwks(jsonb) VOLATILE PARALLEL UNSAFE;
+ALTER FUNCTION auth_private._parse_pem(text, text) VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION auth_private."_reseal_key"(
+	"kid" TEXT, /* & str */
+	"purpose" TEXT, /* & str */
+	"sealed" bytea /* & [u8] */
+) RETURNS bytea /* :: std :: option :: Option < Vec < u8 > > */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reseal_key_wrapper';
+CREATE FUNCTION auth_private."_reseal_api_key"(
+	"id" uuid, /* pgrx :: Uuid */
+	"sealed" bytea /* & [u8] */
+) RETURNS bytea /* :: std :: option :: Option < Vec < u8 > > */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_reseal_api_key_wrapper';
+CREATE FUNCTION auth_private."_kek_id"() RETURNS TEXT /* String */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_kek_id_wrapper';
+CREATE FUNCTION auth_private."_init_kek"() RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_init_kek_wrapper';
 
 -- Every SQL-defined function, as in sql/api_keys.sql and sql/finalize.sql ---------------------
 
@@ -363,8 +408,10 @@ RETURNS text
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    new_kid text := coalesce($1, gen_random_uuid()::text);
+    -- Made by the Rust side when the key came without one: its seal is bound to it.
+    new_kid text := $1;
 BEGIN
+    PERFORM auth_private._required($1, 'kid');
     PERFORM auth_private._check_new_kid(new_kid);
     -- Every key of a database must fit the shared-memory slots, or nothing could verify.
     IF (SELECT count(*) FROM auth_private._keys) >= current_setting('auth.max_keys', true)::int THEN
@@ -390,7 +437,7 @@ BEGIN
     PERFORM auth_private._required($1, 'alg');
     PERFORM auth_private._lock_keys();
     SELECT * INTO g FROM auth_private._generate_key($1);
-    RETURN auth_private._insert_key(NULL, g.alg, g.verify_key, g.private_key, $2, 'create');
+    RETURN auth_private._insert_key(g.kid, g.alg, g.verify_key, g.private_key, $2, 'create');
 END $$;
 
 CREATE OR REPLACE FUNCTION auth.import_key(jwk jsonb, description text DEFAULT NULL) RETURNS text
@@ -416,7 +463,7 @@ BEGIN
     PERFORM auth_private._required($2, 'alg');
     PERFORM auth_private._lock_keys();
     SELECT * INTO p FROM auth_private._parse_pem($1, $2);
-    RETURN auth_private._insert_key(NULL, p.alg, p.verify_key, p.private_key, $3, 'import',
+    RETURN auth_private._insert_key(p.kid, p.alg, p.verify_key, p.private_key, $3, 'import',
                             jsonb_build_object('format', 'pem'));
 END $$;
 
@@ -439,9 +486,8 @@ RETURNS TABLE (legacy_kid text, standby_kid text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    key bytea;
+    p record;
     g record;
-    lkid text := gen_random_uuid()::text;
 BEGIN
     PERFORM auth_private._required($1, 'secret');
     PERFORM auth_private._lock_keys();
@@ -453,13 +499,13 @@ BEGIN
         RAISE EXCEPTION 'a key is already in use; the legacy secret can only be migrated first'
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    key := auth_private._parse_secret(convert_to($1, 'UTF8'));
+    SELECT * INTO p FROM auth_private._parse_secret(convert_to($1, 'UTF8'));
     INSERT INTO auth_private._keys (kid, alg, state, is_legacy, verify_key, private_key, description)
-    VALUES (lkid, 'HS256', 'in_use', true, key, key, 'legacy JWT secret');
-    PERFORM auth_private._audit('migrate_legacy_secret', lkid, '{"alg": "HS256", "state": "in_use"}');
-    legacy_kid := lkid;
+    VALUES (p.kid, p.alg, 'in_use', true, p.verify_key, p.private_key, 'legacy JWT secret');
+    PERFORM auth_private._audit('migrate_legacy_secret', p.kid, '{"alg": "HS256", "state": "in_use"}');
+    legacy_kid := p.kid;
     SELECT * INTO g FROM auth_private._generate_key('ES256');
-    standby_kid := auth_private._insert_key(NULL, g.alg, g.verify_key, g.private_key,
+    standby_kid := auth_private._insert_key(g.kid, g.alg, g.verify_key, g.private_key,
                                             'created by migrate_legacy_secret', 'create');
     RETURN NEXT;
 END $$;
@@ -654,6 +700,65 @@ BEGIN
         extract(epoch FROM current_setting('auth.jwt_max_lifetime')::interval)::bigint);
 END $$;
 
+-- Re-seals every sealed value (private keys, HMAC secrets, revealable secret API keys) under
+-- the current key-encryption key, each opened with whichever available one sealed it
+-- (auth.root_key, auth.previous_root_key, the data directory's pg_auth_keys.kek). All or
+-- nothing: if any value cannot be opened, nothing changes. Superuser only (not granted by
+-- grant_admin): it decides which key-encryption key protects everything.
+CREATE FUNCTION auth.rekey() RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k record;
+    v bytea;
+    resealed bigint := 0;
+    failed bigint := 0;
+BEGIN
+    IF NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), false) THEN
+        RAISE EXCEPTION 'only a superuser may re-seal keys'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM auth_private._lock_keys();
+    PERFORM auth_private._lock_api_keys();
+    FOR k IN SELECT kid, alg, verify_key, private_key FROM auth_private._keys ORDER BY kid FOR UPDATE LOOP
+        IF k.private_key IS NOT NULL THEN
+            v := auth_private._reseal_key(k.kid, 'private_key', k.private_key);
+            IF v IS NULL THEN
+                failed := failed + 1;
+            ELSE
+                UPDATE auth_private._keys SET private_key = v WHERE auth_private._keys.kid = k.kid;
+                resealed := resealed + 1;
+            END IF;
+        END IF;
+        IF k.alg LIKE 'HS%' THEN
+            v := auth_private._reseal_key(k.kid, 'hmac_secret', k.verify_key);
+            IF v IS NULL THEN
+                failed := failed + 1;
+            ELSE
+                UPDATE auth_private._keys SET verify_key = v WHERE auth_private._keys.kid = k.kid;
+                resealed := resealed + 1;
+            END IF;
+        END IF;
+    END LOOP;
+    FOR k IN SELECT id, sealed_key FROM auth_private._api_keys WHERE sealed_key IS NOT NULL ORDER BY id FOR UPDATE LOOP
+        v := auth_private._reseal_api_key(k.id, k.sealed_key);
+        IF v IS NULL THEN
+            failed := failed + 1;
+        ELSE
+            UPDATE auth_private._api_keys SET sealed_key = v WHERE auth_private._api_keys.id = k.id;
+            resealed := resealed + 1;
+        END IF;
+    END LOOP;
+    IF failed > 0 THEN
+        RAISE EXCEPTION '% sealed values cannot be opened with any available key-encryption key; nothing was re-sealed', failed
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'set auth.previous_root_key to the root key that sealed them (or restore the data directory''s pg_auth_keys.kek), reload, and run auth.rekey() again';
+    END IF;
+    PERFORM auth_private._audit('rekey', NULL,
+        jsonb_build_object('resealed', resealed, 'kek', auth_private._kek_id()));
+    RETURN resealed;
+END $$;
+
 CREATE OR REPLACE FUNCTION auth_private._signing_keys_written() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$ BEGIN PERFORM auth_private._keys_changed(); RETURN NULL; END $$;
@@ -735,3 +840,43 @@ REVOKE ALL ON auth.keys, auth.api_keys FROM PUBLIC;
 
 -- Gives `role` everything an administrator of keys needs; superuser only (it is not granted).
 REVOKE EXECUTE ON FUNCTION auth.grant_admin(name) FROM PUBLIC;
+
+-- Sealed key material at rest (issue #14) ----------------------------------------------------
+
+-- Superuser only, and not among the administrative functions grant_admin grants.
+REVOKE EXECUTE ON FUNCTION auth.rekey() FROM PUBLIC;
+
+-- A sealed HMAC secret is 37 bytes longer than the secret (at most 1024 bytes).
+ALTER TABLE auth_private._keys DROP CONSTRAINT _keys_verify_key_check,
+    ADD CONSTRAINT _keys_verify_key_check CHECK (octet_length(verify_key) <= 1077);
+
+-- Every private key and HMAC secret that 0.2.0 stored in the clear is sealed now, bound to its
+-- kid, under auth.root_key when it is set, else under the data directory's key file
+-- (pg_auth_keys.kek, made now if there is none). The sealing function exists only for the length
+-- of this script. Secret API keys sealed by 0.2.0 (under auth.root_key) keep opening with it;
+-- auth.rekey() rewrites them in the current format.
+CREATE FUNCTION auth_private._seal_plaintext(kid text, purpose text, plaintext bytea) RETURNS bytea
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_seal_plaintext_wrapper';
+SELECT auth_private._init_kek();
+UPDATE auth_private._keys
+SET private_key = auth_private._seal_plaintext(kid, 'private_key', private_key)
+WHERE private_key IS NOT NULL;
+UPDATE auth_private._keys
+SET verify_key = auth_private._seal_plaintext(kid, 'hmac_secret', verify_key)
+WHERE alg LIKE 'HS%';
+DROP FUNCTION auth_private._seal_plaintext(text, text, bytea);
+
+-- 0.2.0 let a superuser store auth.root_key with ALTER DATABASE / ALTER ROLE, where every role
+-- can read it (pg_db_role_setting). It is read from the server's configuration only now, and
+-- PostgreSQL no longer applies it from there: say so, without showing it.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c
+               WHERE c LIKE 'auth.root\_key=%' OR c LIKE 'auth.previous\_root\_key=%') THEN
+        RAISE WARNING 'auth.root_key is stored with ALTER DATABASE or ALTER ROLE, where every role can read it'
+            USING DETAIL = 'pg_auth_keys now reads auth.root_key from the server configuration only (postgresql.conf or ALTER SYSTEM); the stored value is no longer applied.',
+                  HINT = 'Treat that root key as disclosed: set a new auth.root_key in postgresql.conf with the old one as auth.previous_root_key, reload, run SELECT auth.rekey(), then remove the stored value (ALTER DATABASE ... RESET ALL or ALTER ROLE ... RESET ALL).';
+    END IF;
+END $$;

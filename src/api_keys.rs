@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use pg_auth_keys_jose::{self as jose, ApiKeyKind, RootKey, TokenError};
+use pg_auth_keys_jose::{self as jose, ApiKeyKind, Purpose, TokenError};
 use pgrx::prelude::*;
 
 use crate::catalog::Part;
@@ -20,7 +20,7 @@ use crate::errors::{AuthError, OrRaise};
 use crate::keyset::{self, Change};
 use crate::shmem::{self, Stat};
 use crate::statement::{self, StatementId};
-use crate::{catalog, latest, settings, tokens};
+use crate::{catalog, kek, latest, settings, tokens};
 
 /// Why a presented API key was refused (SQLSTATE 28000).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -229,15 +229,6 @@ pub fn legacy_key_role(token: &str) -> Result<Option<String>, AuthError> {
         .map(|e| e.role.clone()))
 }
 
-fn root_key() -> Result<Option<RootKey>, AuthError> {
-    let Some(text) = settings::text(&settings::ROOT_KEY) else {
-        return Ok(None);
-    };
-    RootKey::derive(text.as_bytes())
-        .map(Some)
-        .map_err(AuthError::from)
-}
-
 pub(crate) mod auth {
     use super::*;
 
@@ -276,25 +267,23 @@ pub(crate) mod auth {
         TableIterator::once((key.full.clone(), key.prefix.clone(), key.hash.to_vec()))
     }
 
-    /// Internal: `key` sealed under auth.root_key for the key `id`; NULL when no root key is set.
+    /// Internal: `key` sealed under auth.root_key for the key `id`; NULL when no root key is set
+    /// (a revealable copy is an explicit opt-in, never made under the data directory's key file).
     #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _seal_api_key(id: pgrx::Uuid, key: &str) -> Option<Vec<u8>> {
-        let root = root_key().or_raise()?;
-        Some(root.seal(id.as_bytes(), key.as_bytes()).or_raise())
+        let root = kek::root().or_raise()?;
+        Some(
+            root.seal(Purpose::ApiKey, id.as_bytes(), key.as_bytes())
+                .map_err(AuthError::from)
+                .or_raise(),
+        )
     }
 
-    /// Internal: the key sealed by `_seal_api_key`.
+    /// Internal: the key sealed by `_seal_api_key`, opened with whichever key-encryption key
+    /// sealed it.
     #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _open_api_key(id: pgrx::Uuid, sealed: &[u8]) -> String {
-        let Some(root) = root_key().or_raise() else {
-            AuthError::NotReady {
-                message: "auth.root_key is not set: secret api keys cannot be revealed".into(),
-                hint: "a superuser sets auth.root_key (at least 32 bytes) in postgresql.conf"
-                    .into(),
-            }
-            .raise()
-        };
-        let plain = root.open(id.as_bytes(), sealed).or_raise();
+        let plain = kek::open(Purpose::ApiKey, id.as_bytes(), sealed).or_raise();
         String::from_utf8(plain)
             .map_err(|_| AuthError::Sealed(jose::SealError::Corrupt))
             .or_raise()

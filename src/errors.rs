@@ -18,8 +18,9 @@ pub enum AuthError {
     /// An API key was refused: 28000.
     #[error("{0}")]
     ApiKey(#[from] ApiKeyRefusal),
-    /// Sealing or opening a secret API key under auth.root_key failed: 55000 when the root key
-    /// is unusable or another one, XX001 data_corrupted when the sealed value is damaged.
+    /// Sealing or opening a private key, HMAC secret or secret API key failed: 55000 when the
+    /// key-encryption key that sealed it is missing (or the root key unusable), XX001
+    /// data_corrupted when the sealed value is damaged.
     #[error("{0}")]
     Sealed(#[from] SealError),
     /// A key could not be generated, parsed or trusted: 22023 invalid_parameter_value.
@@ -40,15 +41,19 @@ pub enum AuthError {
     Internal(String),
 }
 
+const KEK_HINT: &str = "the key-encryption key is auth.root_key, auth.previous_root_key or the file pg_auth_keys.kek in the data directory: configure or restore the one that sealed this value (a copy of a database needs its key-encryption key)";
+
 impl AuthError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
             AuthError::Token(_) | AuthError::ApiKey(_) => {
                 PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
             }
-            AuthError::Sealed(SealError::RootKeyTooShort | SealError::OtherRootKey) => {
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
-            }
+            AuthError::Sealed(
+                SealError::RootKeyTooShort
+                | SealError::KekUnavailable(_)
+                | SealError::UnknownVersion(_),
+            ) => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             AuthError::Sealed(SealError::Corrupt) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
             AuthError::Sealed(SealError::Random) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             AuthError::Key(_) | AuthError::BadArgument(_) => {
@@ -68,6 +73,7 @@ impl AuthError {
             AuthError::NotReady { hint, .. } | AuthError::Unsupported { hint, .. } => {
                 Some(hint.clone())
             }
+            AuthError::Sealed(SealError::KekUnavailable(_)) => Some(KEK_HINT.into()),
             _ => None,
         };
         let mut report = ErrorReport::new(sqlstate, self.to_string(), "pg_auth_keys");

@@ -31,15 +31,15 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::rc::Rc;
 
-use pg_auth_keys_jose::{Alg, PreparedKey, VerifyKey};
+use pg_auth_keys_jose::{Alg, PreparedKey, TokenError, VerifyKey};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 
 use crate::catalog::{self, Part};
 use crate::errors::AuthError;
-use crate::latest;
 use crate::shmem::{self, KeyRow};
 use crate::statement::{self, StatementId};
+use crate::{keys, latest, root_key, tokens};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyState {
@@ -88,15 +88,44 @@ pub struct KeyEntry {
     pub alg: Alg,
     /// None when the stored material no longer validates (then nothing verifies with it).
     pub key: Option<PreparedKey>,
+    /// An HMAC key whose sealed secret could not be opened (its key-encryption key is missing).
+    pub unavailable: bool,
 }
+
+impl KeyEntry {
+    /// What verifies this key's tokens, or why nothing does.
+    pub fn verifier(&self) -> Result<&PreparedKey, TokenError> {
+        if self.unavailable {
+            return Err(TokenError::KeyUnavailable);
+        }
+        self.key.as_ref().ok_or(TokenError::UnknownKid)
+    }
+}
+
+/// How long a key set holding a key that could not be opened is used before this backend reads
+/// it again, so that a restored key-encryption key takes effect without a key change.
+const UNAVAILABLE_RETRY_SECS: i64 = 5;
 
 #[derive(Default)]
 pub struct KeySet {
     keys: HashMap<String, Rc<KeyEntry>>,
     legacy: Option<Rc<KeyEntry>>,
+    /// Some key could not be opened.
+    unavailable: bool,
+    /// When it was made (Unix seconds), and `root_key::epoch()` then.
+    made_at: i64,
+    kek_epoch: u64,
 }
 
 impl KeySet {
+    /// Read this set again? Only when some key could not be opened, and either the root-key
+    /// settings changed since or it was read a while ago.
+    fn retry_due(&self) -> bool {
+        self.unavailable
+            && (self.kek_epoch != root_key::epoch()
+                || tokens::now_secs() - self.made_at >= UNAVAILABLE_RETRY_SECS)
+    }
+
     pub fn get(&self, kid: &str) -> Option<&Rc<KeyEntry>> {
         self.keys.get(kid)
     }
@@ -106,7 +135,11 @@ impl KeySet {
     }
 
     fn from_rows(rows: &[KeyRow]) -> KeySet {
-        let mut set = KeySet::default();
+        let mut set = KeySet {
+            made_at: tokens::now_secs(),
+            kek_epoch: root_key::epoch(),
+            ..KeySet::default()
+        };
         for r in rows {
             let Some(alg) = Alg::from_u8(r.alg) else {
                 continue;
@@ -118,7 +151,9 @@ impl KeySet {
                 is_legacy: r.is_legacy,
                 alg,
                 key,
+                unavailable: r.unavailable,
             });
+            set.unavailable |= entry.unavailable;
             if entry.is_legacy {
                 set.legacy = Some(entry.clone());
             }
@@ -257,7 +292,8 @@ pub fn current() -> Result<Rc<KeySet>, AuthError> {
     if !take_stale(Part::SigningKeys) {
         if let Some(set) = LOCAL.with(|l| {
             let mut l = l.borrow_mut();
-            let l = l.as_mut().filter(|l| !l.private)?;
+            // A key could not be opened: perhaps its key-encryption key is back; read again.
+            let l = l.as_mut().filter(|l| !l.private && !l.set.retry_due())?;
             l.statement = Some(statement);
             Some(l.set.clone())
         }) {
@@ -322,19 +358,37 @@ fn private_set() -> Result<Rc<KeySet>, AuthError> {
 }
 
 /// Read `auth_private._keys` with the latest snapshot (see `latest::read`), so that a
-/// REPEATABLE READ transaction cannot resurrect a revoked key.
+/// REPEATABLE READ transaction cannot resurrect a revoked key. HMAC secrets are stored sealed and
+/// opened here; one that cannot be opened makes an unavailable key, which refuses its tokens with
+/// that reason (never fails open), and the server log says why.
 fn read_table() -> Result<Vec<KeyRow>, AuthError> {
     latest::read(
         "SELECT kid, alg, state::pg_catalog.text, is_legacy, verify_key FROM {schema}._keys",
         |row| {
+            let kid = row.get::<String>(1)?;
             let alg = Alg::parse(&row.get::<String>(2)?)?;
             let state = KeyState::parse(&row.get::<String>(3)?).unwrap_or(KeyState::Revoked);
+            let stored = row.get::<Vec<u8>>(5).unwrap_or_default();
+            let (key, unavailable) = if alg.is_hmac() {
+                match keys::open_hmac_secret(&kid, &stored) {
+                    Ok(secret) => (secret, false),
+                    Err(e) => {
+                        pgrx::log!(
+                            "pg_auth_keys: HMAC key \"{kid}\" verifies nothing: its secret cannot be opened: {e}"
+                        );
+                        (Vec::new(), true)
+                    }
+                }
+            } else {
+                (stored, false)
+            };
             Some(KeyRow {
-                kid: row.get::<String>(1)?,
+                kid,
                 alg: alg.to_u8(),
                 state: state as u8,
                 is_legacy: row.get::<bool>(4).unwrap_or(false),
-                key: row.get::<Vec<u8>>(5).unwrap_or_default(),
+                unavailable,
+                key,
             })
         },
     )

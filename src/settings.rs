@@ -4,6 +4,7 @@
 //! not be able to widen what its own session accepts (for example `SET auth.claims_source =
 //! 'postgrest'` followed by a forged `request.jwt.claims`). Superusers set them in
 //! `postgresql.conf`, with `ALTER DATABASE/ROLE … SET`, or delegate with `GRANT SET ON PARAMETER`.
+//! The root keys are stricter still (`root_key.rs`): configuration file only.
 
 use std::ffi::{c_char, c_void, CStr, CString};
 
@@ -39,7 +40,6 @@ pub static CLAIMS_SOURCE: GucSetting<ClaimsSource> =
 pub static JWT_MAX_LIFETIME_SECS: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static JWKS_CACHE_TTL_SECS: GucSetting<i32> = GucSetting::<i32>::new(1200);
 pub static MAX_TOKEN_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
-pub static ROOT_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 /// Shared-memory slots for keys, across all databases (postmaster setting).
 pub static MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(64);
 /// Verified tokens kept per backend.
@@ -162,14 +162,8 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::UNIT_BYTE,
     );
-    GucRegistry::define_string_guc(
-        c"auth.root_key",
-        c"Root key that encrypts secret API keys so auth.reveal_api_key can show them.",
-        c"",
-        &ROOT_KEY,
-        GucContext::Suset,
-        GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
-    );
+    // auth.root_key and auth.previous_root_key: configuration file only, shown to superusers only.
+    crate::root_key::register();
     GucRegistry::define_int_guc(
         c"auth.token_cache_entries",
         c"Verified tokens cached per backend (0 disables the cache).",

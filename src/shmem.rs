@@ -102,19 +102,23 @@ pub struct Slot {
     pub state: u8,
     pub alg: u8,
     pub is_legacy: bool,
+    /// An HMAC key whose sealed secret could not be opened: it verifies nothing.
+    pub unavailable: bool,
     kid_len: u16,
     key_len: u16,
     kid: [u8; MAX_KID_BYTES],
     key: [u8; MAX_KEY_BYTES],
 }
 
-/// A key row as the loader read it.
+/// A key row as the loader read it: `key` is the public key or the opened HMAC secret (never on
+/// disk: shared memory only), empty and `unavailable` when the secret could not be opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyRow {
     pub kid: String,
     pub alg: u8,
     pub state: u8,
     pub is_legacy: bool,
+    pub unavailable: bool,
     pub key: Vec<u8>,
 }
 
@@ -125,6 +129,7 @@ impl Slot {
             alg: self.alg,
             state: self.state,
             is_legacy: self.is_legacy,
+            unavailable: self.unavailable,
             key: self.key[..self.key_len as usize].to_vec(),
         }
     }
@@ -135,6 +140,7 @@ impl Slot {
         self.state = row.state;
         self.alg = row.alg;
         self.is_legacy = row.is_legacy;
+        self.unavailable = row.unavailable;
         self.kid_len = row.kid.len() as u16;
         self.kid[..row.kid.len()].copy_from_slice(row.kid.as_bytes());
         self.key_len = row.key.len() as u16;

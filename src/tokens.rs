@@ -11,19 +11,17 @@ use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pg_auth_keys_jose::{
-    self as jose, Alg, ClaimRules, RoleClaim, RoleList, SigningKey, TokenError,
-};
+use pg_auth_keys_jose::{self as jose, Alg, ClaimRules, RoleClaim, RoleList, TokenError};
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
 
-use crate::api_keys;
 use crate::errors::{AuthError, OrRaise};
 use crate::jsonb_arg::JsonbArg;
 use crate::keyset::{self, KeySet};
 use crate::settings;
 use crate::shmem::{self, Stat};
 use crate::statement::{self, StatementId};
+use crate::{api_keys, keys};
 
 pub type Claims = Map<String, Value>;
 
@@ -165,7 +163,7 @@ fn verify_signature(set: &KeySet, token: &str) -> Result<jose::ParsedToken, Auth
     if !entry.state.trusted() {
         return Err(TokenError::KeyRevoked.into());
     }
-    let key = entry.key.as_ref().ok_or(TokenError::UnknownKid)?;
+    let key = entry.verifier()?;
     parsed.verify_with(key)?;
     // A legacy anon / service_role API key that was revoked or disabled is refused although its
     // signature is valid (contract §4). Only tokens of the legacy secret can be such keys.
@@ -191,7 +189,7 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
         if !legacy.state.trusted() {
             return Err(TokenError::KeyRevoked);
         }
-        parsed.verify_with(legacy.key.as_ref().ok_or(TokenError::UnknownKid)?)?;
+        parsed.verify_with(legacy.verifier()?)?;
         let claims = parsed.claims()?;
         // These keys carry their role in the top-level `role` claim, whatever auth.role_claim
         // says about user tokens.
@@ -262,12 +260,14 @@ fn verify_with_cache(
     Ok(verified)
 }
 
-/// Sign `claims` with a private key read by `auth.sign_jwt` (which chose and checked the key).
+/// Sign `claims` with the sealed private key read by `auth.sign_jwt` (which chose and checked
+/// the key). It is opened here, in this backend's memory only; with the key-encryption key
+/// missing or another one, this fails (55000) before anything is signed.
 pub fn sign(
     claims: &Value,
     kid: &str,
     alg: &str,
-    private_key: &[u8],
+    sealed_private_key: &[u8],
     lifetime: i64,
 ) -> Result<String, AuthError> {
     let Value::Object(claims) = claims else {
@@ -276,7 +276,7 @@ pub fn sign(
         ));
     };
     let alg = Alg::parse(alg).ok_or_else(|| AuthError::BadArgument("unknown alg".into()))?;
-    let key = SigningKey::from_private(alg, private_key)?;
+    let key = keys::open_signing_key(alg, kid, sealed_private_key)?;
     let mut claims = claims.clone();
     let now = now_secs();
     claims.entry("iat").or_insert(json!(now));
@@ -389,7 +389,7 @@ mod auth {
         pgrx::JsonB(inspect(token).or_raise())
     }
 
-    /// Internal: called by auth.sign_jwt with the key it selected.
+    /// Internal: called by auth.sign_jwt with the key it selected (its private key sealed).
     #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _sign(
         claims: JsonbArg,
