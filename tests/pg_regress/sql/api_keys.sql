@@ -80,10 +80,13 @@ SELECT auth.delete_api_key((SELECT id FROM auth.api_keys WHERE name = 'cron'), '
 SELECT * FROM auth.verify_api_key(:'sk2');
 SELECT auth.delete_api_key('00000000-0000-0000-0000-000000000000');
 
--- Reveal needs a root key; keys made without one can never be revealed.
+-- Reveal needs a root key (a server setting); keys made without one can never be revealed.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set set_root_key :abs_srcdir '/include/set_root_key.psql'
 \set VERBOSITY terse
 SELECT auth.reveal_api_key((SELECT id FROM auth.api_keys WHERE name = 'billing worker'));
-SET auth.root_key = 'a root key of at least thirty-two bytes, for the tests';
+\set root_key 'a root key of at least thirty-two bytes, for the tests'
+\i :set_root_key
 SELECT auth.reveal_api_key((SELECT id FROM auth.api_keys WHERE name = 'billing worker'));
 \set VERBOSITY default
 SELECT auth.create_api_key('secret', 'revealable') AS sk3 \gset
@@ -92,11 +95,14 @@ SELECT auth.reveal_api_key((SELECT id FROM auth.api_keys WHERE name = 'revealabl
 SELECT auth.reveal_api_key((SELECT id FROM auth.api_keys WHERE name = 'web app'));
 \set VERBOSITY default
 -- Under another root key the sealed copy does not open.
-SET auth.root_key = 'another root key, also thirty-two bytes or more';
+\set root_key 'another root key, also thirty-two bytes or more'
+\i :set_root_key
 SELECT auth.reveal_api_key((SELECT id FROM auth.api_keys WHERE name = 'revealable'));
-SET auth.root_key = 'too short';
+\set root_key 'too short'
+\i :set_root_key
 SELECT auth.create_api_key('secret', 'short root key');
-RESET auth.root_key;
+\set root_key ''
+\i :set_root_key
 SELECT count(*) AS api_keys FROM auth.api_keys;
 
 -- Legacy keys: the anon and service_role JWTs of the legacy secret.

@@ -9,6 +9,9 @@
 -- (10 MB input is in tests/cluster/tests/hostile_api_keys.rs: its output would be too large here.)
 \set VERBOSITY default
 \set SHOW_CONTEXT never
+-- Changing auth.root_key, a server setting (pg_regress sets PG_ABS_SRCDIR).
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set set_root_key :abs_srcdir '/include/set_root_key.psql'
 -- A database of its own: the legacy secret can only be migrated before any key is in use.
 \set regress_db :DBNAME
 SET client_min_messages = warning;
@@ -40,10 +43,12 @@ SELECT split_part(:'alice', '.', 1) || '.' ||
        split_part(auth.sign_jwt('{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}'), '.', 2) || '.' ||
        split_part(:'alice', '.', 3) AS forged \gset
 SELECT auth.create_api_key('publishable', 'hostile web') AS pk \gset
-SET auth.root_key = 'hostile root key: at least thirty-two bytes long';
+\set root_key 'hostile root key: at least thirty-two bytes long'
+\i :set_root_key
 SELECT auth.create_api_key('secret', 'hostile server') AS sk \gset
 SELECT auth.create_api_key('secret', 'hostile revoked secret') AS revoked_sk \gset
-RESET auth.root_key;
+\set root_key ''
+\i :set_root_key
 SELECT auth.create_api_key('secret', 'hostile unsealed') AS sk_unsealed \gset
 SELECT auth.create_api_key('publishable', 'hostile revoked') AS revoked_pk \gset
 SELECT key AS unissued FROM auth_private._new_api_key('secret') \gset
@@ -341,32 +346,38 @@ SELECT what, pg_temp.try(format('SELECT %s::text', call)) AS result FROM (VALUES
 SELECT what, pg_temp.try(format('SELECT auth.reveal_api_key(%L)', id)) AS reveal_without_root_key
 FROM (VALUES ('sealed secret key', :'sk_id'::uuid), ('unsealed secret key', :'unsealed_id'::uuid),
              ('publishable key', :'pk_id'::uuid), ('legacy key', :'anon_id'::uuid)) AS k(what, id);
-SET auth.root_key = '';
+ALTER SYSTEM SET auth.root_key = '';
+SELECT pg_reload_conf() AS reloaded \gset
 SELECT what, pg_temp.try(format('SELECT auth.reveal_api_key(%L)', id)) AS reveal_with_empty_root_key
 FROM (VALUES ('sealed secret key', :'sk_id'::uuid), ('unsealed secret key', :'unsealed_id'::uuid)) AS k(what, id);
 -- A secret key made while the root key is empty is not sealed: it can never be revealed.
 SELECT pg_temp.try('SELECT auth.create_api_key(''secret'', ''made with an empty root key'') LIKE ''sb\_secret\_%''') AS create_with_empty_root_key;
 -- With the right root key: only that live, sealed secret key, and only as the superuser.
-SET auth.root_key = 'hostile root key: at least thirty-two bytes long';
+\set root_key 'hostile root key: at least thirty-two bytes long'
+\i :set_root_key
 SELECT what, pg_temp.try(format('SELECT auth.reveal_api_key(%L)', id)) AS reveal
 FROM (VALUES ('sealed secret key', :'sk_id'::uuid), ('unsealed secret key', :'unsealed_id'::uuid),
              ('publishable key', :'pk_id'::uuid), ('legacy key', :'anon_id'::uuid),
              ('revoked publishable key', :'revoked_id'::uuid), ('revoked secret key', :'revoked_sk_id'::uuid)) AS k(what, id);
 -- A reveal is audited (CHANGED), and a refused one is not.
 SELECT pg_temp.try(format('SELECT auth.reveal_api_key(%L) = %L', :'sk_id', :'sk')) AS revealed;
--- Other root keys: too short (in bytes), differing by one byte, hostile Unicode, or made of the
--- right one repeated: 55000, and the root key is never echoed.
-SELECT root_key_is, pg_temp.try(format('SELECT set_config(''auth.root_key'', %L, true) IS NOT NULL AND auth.reveal_api_key(%L) IS NOT NULL', root_key, :'sk_id')) AS reveal,
-       pg_temp.try(format('SELECT set_config(''auth.root_key'', %L, true) IS NOT NULL AND auth.create_api_key(''secret'', ''x'') LIKE ''sb\_secret\_%%''', root_key)) AS create_secret
+-- A session cannot pick another root key (it is a server setting): any value - too short (in
+-- bytes), differing by one byte, hostile Unicode, the right one repeated - is refused with 55P02
+-- by set_config and SET LOCAL, and never echoed. (Opening under another root key: api_keys.sql.)
+SELECT root_key_is, pg_temp.try(format('SELECT set_config(''auth.root_key'', %L, true) IS NOT NULL AND auth.reveal_api_key(%L) IS NOT NULL', root_key, :'sk_id')) AS set_config,
+       pg_temp.try(format('SET LOCAL auth.root_key = %L', root_key)) AS set_local
 FROM (VALUES ('31 bytes', repeat('r', 31)), ('31 characters, 32 bytes', repeat('r', 30) || 'é'),
              ('one byte different', 'hostile root key: at least thirty-two bytes lonG'),
              ('with a trailing space', 'hostile root key: at least thirty-two bytes long '),
              ('11 rtl overrides', repeat(E'\u202E', 11)), ('control characters', repeat(E'\u0001', 32)),
              ('the right one twice', repeat('hostile root key: at least thirty-two bytes long', 2))) AS t(root_key_is, root_key);
 -- A short root key refuses secret keys only; publishable keys are not sealed.
-SET auth.root_key = 'short';
+\set root_key 'short'
+\i :set_root_key
 SELECT pg_temp.try('SELECT auth.create_api_key(''publishable'', ''x'') LIKE ''sb\_publishable\_%''') AS publishable_with_short_root_key;
-RESET auth.root_key;
+SELECT pg_temp.try('SELECT auth.create_api_key(''secret'', ''x'') LIKE ''sb\_secret\_%''') AS secret_with_short_root_key;
+\set root_key ''
+\i :set_root_key
 
 -- set_legacy_api_keys_enabled: any boolean, transactional and audited, even when unchanged.
 SELECT f, pg_temp.try('SELECT ' || f || '::text') AS result FROM unnest(ARRAY[
@@ -532,10 +543,10 @@ COMMIT;
 
 -- 8. Without privileges -----------------------------------------------------------------------
 
--- Every administrative call is refused with 42501 (even with the root key set by a superuser
--- earlier in the session), changes nothing; the root key cannot be set or read; what PUBLIC may
--- call works.
-SET auth.root_key = 'hostile root key: at least thirty-two bytes long';
+-- Every administrative call is refused with 42501 (even with a root key configured), changes
+-- nothing; the root key cannot be set or read; what PUBLIC may call works.
+\set root_key 'hostile root key: at least thirty-two bytes long'
+\i :set_root_key
 SELECT pg_temp.fingerprint() AS before_nobody \gset
 SET ROLE regress_pak_hostile_nobody;
 SELECT what, pg_temp.try(call) AS as_nobody FROM (VALUES
@@ -573,7 +584,8 @@ SELECT what, pg_temp.try(call) AS as_nobody FROM (VALUES
     ('postgrest_pre_config', 'SELECT auth.postgrest_pre_config()::text')) AS t(what, call);
 RESET ROLE;
 SELECT pg_temp.fingerprint() = :'before_nobody' AS nobody_changed_nothing;
-RESET auth.root_key;
+\set root_key ''
+\i :set_root_key
 
 -- 9. verify_api_key in a parallel worker ------------------------------------------------------
 
