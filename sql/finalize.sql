@@ -171,7 +171,7 @@ BEGIN
         RAISE EXCEPTION 'a key is already in use; the legacy secret can only be migrated first'
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    SELECT * INTO p FROM auth_private._parse_secret(convert_to($1, 'UTF8'));
+    SELECT * INTO p FROM auth_private._parse_legacy_secret(convert_to($1, 'UTF8'));
     INSERT INTO auth_private._keys (kid, alg, state, is_legacy, verify_key, private_key, description)
     VALUES (p.kid, p.alg, 'in_use', true, p.verify_key, p.private_key, 'legacy JWT secret');
     PERFORM auth_private._audit('migrate_legacy_secret', p.kid, '{"alg": "HS256", "state": "in_use"}');

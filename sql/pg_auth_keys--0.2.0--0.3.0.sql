@@ -79,8 +79,10 @@ ALTER FUNCTION auth._insert_key(text, text, bytea, bytea, text, text, jsonb) SET
 -- it sealed, with a kid (made there when the key has none), and are VOLATILE (they make kids and
 -- read the key-encryption key).
 
+-- _parse_secret (the secret in the clear) is replaced by _parse_legacy_secret; its C symbol stays
+-- for databases not yet updated.
 DROP FUNCTION auth_private._parse_secret(bytea);
-CREATE FUNCTION auth_private."_parse_secret"(
+CREATE FUNCTION auth_private."_parse_legacy_secret"(
 	"secret" bytea /* & [u8] */
 ) RETURNS TABLE (
 	"kid" TEXT,  /* String */
@@ -90,7 +92,7 @@ CREATE FUNCTION auth_private."_parse_secret"(
 )
 STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', '_parse_secret_wrapper';
+AS 'MODULE_PATHNAME', '_parse_legacy_secret_wrapper';
 ALTER FUNCTION auth_private._parse_jwk(jsonb) VOLATILE PARALLEL UNSAFE;
 ALTER FUNCTION auth_private._parse_jwks(jsonb) VOLATILE PARALLEL UNSAFE;
 ALTER FUNCTION auth_private._parse_pem(text, text) VOLATILE PARALLEL UNSAFE;
@@ -499,7 +501,7 @@ BEGIN
         RAISE EXCEPTION 'a key is already in use; the legacy secret can only be migrated first'
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    SELECT * INTO p FROM auth_private._parse_secret(convert_to($1, 'UTF8'));
+    SELECT * INTO p FROM auth_private._parse_legacy_secret(convert_to($1, 'UTF8'));
     INSERT INTO auth_private._keys (kid, alg, state, is_legacy, verify_key, private_key, description)
     VALUES (p.kid, p.alg, 'in_use', true, p.verify_key, p.private_key, 'legacy JWT secret');
     PERFORM auth_private._audit('migrate_legacy_secret', p.kid, '{"alg": "HS256", "state": "in_use"}');

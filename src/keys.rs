@@ -13,7 +13,7 @@ use pgrx::prelude::*;
 
 use crate::errors::{AuthError, OrRaise};
 use crate::jsonb_arg::JsonbArg;
-use crate::{kek, keyset, shmem};
+use crate::{catalog, kek, keyset, shmem};
 
 type KeyRowOut = (
     name!(kid, String),
@@ -59,6 +59,14 @@ fn new_kid() -> Result<String, AuthError> {
     ))
 }
 
+/// Is this database still at a release before 0.3.0 (its tables in schema `auth`, see
+/// catalog.rs)? Those releases stored key material in the clear, and their SQL passes it so.
+/// Between installing this library and `ALTER EXTENSION pg_auth_keys UPDATE` (which seals
+/// everything), such a database keeps working as it did; a 0.3.0 one never takes this path.
+pub fn stored_in_clear() -> Result<bool, AuthError> {
+    Ok(catalog::relations()?.schema.as_bytes() != catalog::PRIVATE_SCHEMA.to_bytes())
+}
+
 /// The row stored for a key: what verifies (a public key in the clear, an HMAC secret sealed)
 /// and what signs (sealed), both bound to `kid`.
 fn sealed_row(
@@ -71,6 +79,14 @@ fn sealed_row(
         Some(kid) => kid,
         None => new_kid()?,
     };
+    if stored_in_clear()? {
+        return Ok((
+            kid,
+            verify.alg().as_str().to_string(),
+            verify.bytes().to_vec(),
+            signing.map(|s| s.private_bytes().to_vec()),
+        ));
+    }
     let verify_key = if verify.alg().is_hmac() {
         kek::seal(Purpose::HmacSecret, kid.as_bytes(), verify.bytes())?
     } else {
@@ -93,6 +109,9 @@ fn imported_row(k: ImportedKey) -> Result<KeyRowOut, AuthError> {
 
 /// The signing key stored sealed for `kid` (`auth._keys.private_key`).
 pub fn open_signing_key(alg: Alg, kid: &str, sealed: &[u8]) -> Result<SigningKey, AuthError> {
+    if stored_in_clear()? {
+        return Ok(SigningKey::from_private(alg, sealed)?);
+    }
     let mut private = kek::open(Purpose::PrivateKey, kid.as_bytes(), sealed)?;
     let key = SigningKey::from_private(alg, &private);
     private.fill(0);
@@ -102,6 +121,9 @@ pub fn open_signing_key(alg: Alg, kid: &str, sealed: &[u8]) -> Result<SigningKey
 
 /// The HMAC secret stored sealed for `kid` (`auth._keys.verify_key` of an HS* key).
 pub fn open_hmac_secret(kid: &str, sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
+    if stored_in_clear()? {
+        return Ok(sealed.to_vec());
+    }
     kek::open(Purpose::HmacSecret, kid.as_bytes(), sealed)
 }
 
@@ -189,10 +211,29 @@ mod auth {
         TableIterator::once(imported_row(key).or_raise())
     }
 
+    /// Releases before 0.3.0 declared this as `_parse_secret(bytea) RETURNS bytea` (the secret,
+    /// checked, in the clear), and their `migrate_legacy_secret` calls it until the database is
+    /// updated: the symbol stays, for those databases only. No SQL is generated for it.
+    #[pg_extern(immutable, parallel_safe, schema = "auth_private", sql = false)]
+    fn _parse_secret(secret: &[u8]) -> Vec<u8> {
+        if !stored_in_clear().or_raise() {
+            AuthError::NotReady {
+                message:
+                    "auth_private._parse_secret is only for databases at a release before 0.3.0"
+                        .into(),
+                hint: "use auth.migrate_legacy_secret()".into(),
+            }
+            .raise()
+        }
+        let key = VerifyKey::from_parts(Alg::HS256, secret).or_raise();
+        check_fits(&key).or_raise();
+        key.bytes().to_vec()
+    }
+
     /// The legacy JWT secret as an HS256 key (at least 32 bytes, RFC 7518 §3.2), sealed, with a
     /// new kid.
     #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
-    fn _parse_secret(
+    fn _parse_legacy_secret(
         secret: &[u8],
     ) -> TableIterator<
         'static,

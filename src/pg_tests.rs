@@ -626,7 +626,7 @@ AX15SvYoPTkvSkBD6QIDAQAB
             ),
             (
                 "secret",
-                format!("auth_private._parse_secret(convert_to('{legacy}', 'UTF8'))"),
+                format!("auth_private._parse_legacy_secret(convert_to('{legacy}', 'UTF8'))"),
             ),
         ] {
             Spi::run(&format!(

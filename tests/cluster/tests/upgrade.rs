@@ -8,35 +8,10 @@
 //! current one by `make install-debug` / `make install`. Each release is upgraded from, so every
 //! script of the chain runs at least once from the state its release left.
 //!
-//! Only the current library is installed, and the old releases' SQL calls it: its functions that
-//! make or use key material now work on sealed values, which the old SQL does not know. So the
-//! old state is written as those releases wrote it — plaintext private keys and HMAC secrets in
-//! the key table, made here with the JOSE core, and tokens signed here — and the old release's
-//! own SQL functions make every transition. After the update nothing is left in the clear.
-
-const LEGACY_SECRET: &[u8] = b"legacy-secret-of-at-least-32-bytes!!";
-
-/// A key as releases before 0.3.0 stored it: `private_key` and an HMAC key's `verify_key` in the
-/// clear. Returns the key, to sign tokens with.
-fn insert_plaintext_key(old: &mut Client, kid: &str, key: SigningKey, legacy: bool) -> SigningKey {
-    old.execute(
-        "INSERT INTO auth._keys (kid, alg, state, is_legacy, verify_key, private_key)
-         VALUES ($1, $2, 'standby', $3, $4, $5)",
-        &[
-            &kid,
-            &key.alg().as_str(),
-            &legacy,
-            &key.verify_key().bytes(),
-            &key.private_bytes(),
-        ],
-    )
-    .expect("insert a key as the old release stored it");
-    key
-}
-
-fn token(key: &SigningKey, kid: &str, claims: serde_json::Value) -> String {
-    jose::sign_compact(key, kid, claims.as_object().unwrap()).unwrap()
-}
+//! Only the current library is installed: the old release's SQL runs against it, as it does on a
+//! server between installing a new version and `ALTER EXTENSION pg_auth_keys UPDATE`. Releases
+//! before 0.3.0 kept private keys and HMAC secrets in the clear, and the library keeps to that
+//! for such a database; the update seals everything, and nothing is left in the clear.
 
 /// Does `value`, taken as an HS256 secret, make `token`'s signature?
 fn hs256_key_of(value: &[u8], token: &str) -> bool {
@@ -49,7 +24,6 @@ fn hs256_key_of(value: &[u8], token: &str) -> bool {
 
 use pg_auth_keys_cluster_tests::{text, Client, Cluster};
 use pg_auth_keys_jose::{self as jose, Alg, SigningKey};
-use serde_json::json;
 
 /// Every earlier release, oldest first.
 const RELEASES: &[&str] = &["0.1.0", "0.2.0"];
@@ -153,73 +127,29 @@ fn upgrade_from(release: &str) {
         ),
         release
     );
-    let legacy = "00000000-0000-4000-8000-00000000000a";
-    let first = "00000000-0000-4000-8000-00000000000b";
-    let second = "00000000-0000-4000-8000-00000000000c";
-    let revoked = "00000000-0000-4000-8000-00000000000d";
-    let legacy_key = insert_plaintext_key(
+    let legacy = text(
         &mut old,
-        legacy,
-        SigningKey::from_private(Alg::HS256, LEGACY_SECRET).unwrap(),
-        true,
+        "SELECT legacy_kid FROM auth.migrate_legacy_secret('legacy-secret-of-at-least-32-bytes!!')",
     );
-    let legacy_token = token(
-        &legacy_key,
-        legacy,
-        json!({"role": "anon", "exp": 4102444800u64}),
-    );
-    text(
+    let legacy_token = text(
         &mut old,
-        &format!("SELECT auth.rotate_key('{legacy}', force => true)"),
+        r#"SELECT auth.sign_jwt('{"role":"anon","exp":4102444800}')"#,
     );
-    let first_key = insert_plaintext_key(
+    let first = text(&mut old, "SELECT auth.rotate_key(force => true)");
+    let first_token = text(
         &mut old,
-        first,
-        SigningKey::generate(Alg::ES256).unwrap(),
-        false,
+        r#"SELECT auth.sign_jwt('{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}')"#,
     );
-    text(
-        &mut old,
-        &format!("SELECT auth.rotate_key('{first}', force => true)"),
-    );
-    let first_token = token(
-        &first_key,
-        first,
-        json!({"sub": "11111111-1111-1111-1111-111111111111", "role": "authenticated",
-               "exp": 4102444800u64}),
-    );
-    insert_plaintext_key(
-        &mut old,
-        second,
-        SigningKey::generate(Alg::EdDSA).unwrap(),
-        false,
-    );
+    let second = text(&mut old, "SELECT auth.create_key('EdDSA')");
     text(
         &mut old,
         &format!("SELECT auth.rotate_key('{second}', force => true)"),
     );
-    insert_plaintext_key(
-        &mut old,
-        revoked,
-        SigningKey::generate(Alg::RS256).unwrap(),
-        false,
-    );
+    let revoked = text(&mut old, "SELECT auth.create_key('RS256')");
     old.batch_execute(&format!(
         "SELECT auth.move_key('{revoked}', 'previously_used'); SELECT auth.revoke_key('{revoked}', force => true)"
     ))
     .unwrap();
-    assert!(
-        hs256_key_of(
-            &old.query_one(
-                &format!("SELECT verify_key FROM auth._keys WHERE kid = '{legacy}'"),
-                &[]
-            )
-            .unwrap()
-            .get::<_, Vec<u8>>(0),
-            &legacy_token
-        ),
-        "the old release keeps the HMAC secret in the clear"
-    );
     // API keys exist from 0.2.0 on: one kept, one revoked.
     let api_keys_before = (release != "0.1.0").then(|| {
         let kept = text(&mut old, "SELECT auth.create_api_key('secret', 'kept')");
@@ -233,6 +163,18 @@ fn upgrade_from(release: &str) {
         .unwrap();
         (kept, revoked)
     });
+    // As the old release did, the key table holds the HMAC secret and private keys in the clear.
+    let legacy_secret: Vec<u8> = old
+        .query_one(
+            &format!("SELECT verify_key FROM auth._keys WHERE kid = '{legacy}'"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        hs256_key_of(&legacy_secret, &legacy_token),
+        "the old release's state"
+    );
     let keys_before = text(
         &mut old,
         "SELECT string_agg(kid || ':' || alg || ':' || state || ':' || can_sign, ',' ORDER BY kid) FROM auth.keys",
@@ -350,8 +292,8 @@ fn upgrade_from(release: &str) {
             );
         }
     }
-    // And every key signs with its sealed private key: tokens that verify here.
-    for kid in [legacy, first, second] {
+    // And every key that can sign still signs, with its sealed private key.
+    for kid in [&legacy, &first, &second] {
         let signed = text(
             &mut upgraded,
             &format!(r#"SELECT auth.sign_jwt('{{"role":"anon","sub":"after"}}', '{kid}')"#),
