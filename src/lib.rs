@@ -48,6 +48,7 @@ pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
+    root_key::install_log_hook();
     // SAFETY: called once from _PG_init, after this library defined its own auth.* settings.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"auth".as_ptr()) };
     // Shared memory exists only when preloaded; otherwise every function that needs it refuses

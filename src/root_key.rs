@@ -129,3 +129,55 @@ pub fn register() {
         );
     }
 }
+
+/// The hook that was installed before ours, called after ours.
+static NEXT_EMIT_LOG_HOOK: std::sync::OnceLock<pg_sys::emit_log_hook_type> =
+    std::sync::OnceLock::new();
+
+/// PostgreSQL logs every setting a reload changes with its new value ("parameter "x" changed to
+/// "value"", from the postmaster, at LOG): for the root keys, only that they changed is logged,
+/// so the server log (and whatever ships it elsewhere) never holds a root key.
+#[pg_guard]
+unsafe extern "C-unwind" fn redact_root_keys(edata: *mut pg_sys::ErrorData) {
+    // SAFETY: PostgreSQL passes the ErrorData being emitted, valid for this call; its message
+    // and message_id are NUL-terminated strings or NULL. A replacement message is allocated in
+    // the current memory context, ErrorContext, as the one it replaces was.
+    unsafe {
+        if let Some(e) = edata.as_mut() {
+            if !e.message.is_null() && !e.message_id.is_null() {
+                let id = CStr::from_ptr(e.message_id).to_bytes();
+                let message = CStr::from_ptr(e.message).to_bytes();
+                if id == b"parameter \"%s\" changed to \"%s\"" {
+                    for (quoted, redacted) in [
+                        (
+                            &b"\"auth.root_key\""[..],
+                            c"parameter \"auth.root_key\" changed",
+                        ),
+                        (
+                            b"\"auth.previous_root_key\"",
+                            c"parameter \"auth.previous_root_key\" changed",
+                        ),
+                    ] {
+                        if message.windows(quoted.len()).any(|w| w == quoted) {
+                            e.message = pg_sys::pstrdup(redacted.as_ptr());
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(Some(next)) = NEXT_EMIT_LOG_HOOK.get() {
+            next(edata);
+        }
+    }
+}
+
+/// Install the log hook once per process (from `_PG_init`).
+pub fn install_log_hook() {
+    // SAFETY: hooks are process globals set from _PG_init, before any query runs; the previous
+    // hook is kept and called from ours.
+    unsafe {
+        if NEXT_EMIT_LOG_HOOK.set(pg_sys::emit_log_hook).is_ok() {
+            pg_sys::emit_log_hook = Some(redact_root_keys);
+        }
+    }
+}

@@ -617,6 +617,10 @@ fn rekey_moves_every_sealed_value_to_a_new_root_key_or_changes_nothing() {
 
     // A new root key: what the old one sealed is unavailable, and rekey cannot open it.
     configure(&cluster, "auth.root_key", Some(ROOT_B));
+    // The reload is logged without the value.
+    assert!(cluster
+        .log()
+        .contains("parameter \"auth.root_key\" changed"));
     let mut admin = cluster.connect();
     let (code, message) = refusal(&mut admin, &format!("SELECT auth.sign_jwt('{{}}', '{es}')"));
     assert_eq!(code, "55000", "{message}");
@@ -691,6 +695,10 @@ fn rekey_moves_every_sealed_value_to_a_new_root_key_or_changes_nothing() {
         api_key
     );
     assert!(!kek_path(&cluster).exists(), "no key file was made");
+    let log = cluster.log();
+    for key in [ROOT_A, ROOT_B] {
+        assert!(!log.contains(key), "the server log holds a root key");
+    }
 }
 
 #[test]
