@@ -730,3 +730,29 @@ fn a_root_key_set_later_opens_nothing_new_until_rekey_moves_the_keys_off_the_fil
     sign(&mut admin, &newer);
     assert!(!kek_path(&cluster).exists());
 }
+
+#[test]
+fn a_standby_copied_after_create_extension_has_the_key_file_and_verifies_hs256() {
+    let primary = Cluster::start_with_conf("sealing-standby", &["auth.jwks_cache_ttl = 0"]);
+    let mut admin = primary.connect_with_extension();
+    let replica = primary.replica();
+    // Keys made after the copy: the key file made at CREATE EXTENSION is already there.
+    let legacy = text(
+        &mut admin,
+        &format!("SELECT legacy_kid FROM auth.migrate_legacy_secret('{LEGACY_SECRET}')"),
+    );
+    let hs_token = sign(&mut admin, &legacy);
+    primary.wait_for_replica(&replica);
+    assert_eq!(
+        fs::read(kek_path(&replica)).expect("pg_basebackup copied the key file"),
+        fs::read(kek_path(&primary)).unwrap()
+    );
+    let mut standby = replica.connect();
+    assert_eq!(
+        text(
+            &mut standby,
+            &format!("SELECT auth.verify_jwt('{hs_token}') ->> 'sub'")
+        ),
+        "s"
+    );
+}
