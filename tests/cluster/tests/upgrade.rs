@@ -182,8 +182,34 @@ fn upgrade_from(release: &str) {
     let events_before = text(&mut old, "SELECT count(*)::text FROM auth.key_events");
     let jwks_before = text(&mut old, "SELECT auth.jwks()::text");
 
+    // Releases before 0.3.0 let a superuser keep auth.root_key with ALTER DATABASE, where every
+    // role reads it (pg_db_role_setting). PostgreSQL refuses that now; such an entry is written
+    // into the catalog directly here, as the old release left it.
+    const STORED_ROOT_KEY: &str = "root key stored with ALTER DATABASE, readable by all";
+    old.batch_execute(&format!(
+        "INSERT INTO pg_db_role_setting
+         SELECT oid, 0, ARRAY['auth.root_key={STORED_ROOT_KEY}'] FROM pg_database WHERE datname = 'upgraded'"
+    ))
+    .unwrap();
     old.batch_execute("ALTER EXTENSION pg_auth_keys UPDATE")
         .expect("ALTER EXTENSION pg_auth_keys UPDATE");
+    // The update warns about it, without showing it; what the warning says to do removes it.
+    let log = cluster.log();
+    assert!(
+        log.contains("auth.root_key is stored with ALTER DATABASE or ALTER ROLE"),
+        "no warning about the stored root key"
+    );
+    assert!(
+        !log.contains(STORED_ROOT_KEY),
+        "the server log shows the stored root key"
+    );
+    admin
+        .batch_execute("ALTER DATABASE upgraded RESET ALL")
+        .unwrap();
+    assert_eq!(
+        text(&mut admin, "SELECT count(*)::text FROM pg_db_role_setting"),
+        "0"
+    );
     drop(old);
 
     let mut upgraded = cluster.connect_to("upgraded");
