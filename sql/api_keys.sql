@@ -210,18 +210,25 @@ FROM auth_private._api_keys k;
 
 -- db-pre-request: refuses the request with SQLSTATE PT401 (PostgREST answers HTTP 401 with the
 -- message, detail and hint as JSON) unless the apikey header holds a valid key and the
--- authorization header, when present, holds a valid bearer JWT or that same key.
+-- authorization header, when present, holds a valid bearer JWT or that same key. When the key is
+-- the request's only credential, its role becomes the transaction's role, so the query PostgREST
+-- runs next runs as it. SECURITY INVOKER: PostgreSQL refuses to set the role inside a SECURITY
+-- DEFINER function, and SET ROLE checks the session user (the authenticator), which must be a
+-- member of the key's role (auth_private._pre_request refuses with the missing GRANT otherwise).
 CREATE FUNCTION auth.pre_request() RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    refusal jsonb := auth_private._request_refusal();
+    decision jsonb := auth_private._pre_request();
+    refusal jsonb := decision -> 'refusal';
 BEGIN
     IF refusal ->> 'hint' IS NOT NULL THEN
         RAISE SQLSTATE 'PT401' USING MESSAGE = refusal ->> 'message',
             DETAIL = refusal ->> 'detail', HINT = refusal ->> 'hint';
     ELSIF refusal IS NOT NULL THEN
         RAISE SQLSTATE 'PT401' USING MESSAGE = refusal ->> 'message', DETAIL = refusal ->> 'detail';
+    ELSIF decision ->> 'role' IS NOT NULL THEN
+        PERFORM set_config('role', decision ->> 'role', true);
     END IF;
 END $$;
 

@@ -735,3 +735,30 @@ REVOKE ALL ON auth.keys, auth.api_keys FROM PUBLIC;
 
 -- Gives `role` everything an administrator of keys needs; superuser only (it is not granted).
 REVOKE EXECUTE ON FUNCTION auth.grant_admin(name) FROM PUBLIC;
+
+-- New in 0.3.0: an API key that is a request's only credential grants its role. auth.pre_request
+-- runs as the caller (PostgreSQL refuses SET ROLE inside SECURITY DEFINER functions) and asks
+-- auth_private._pre_request, which returns a refusal or the role, never a secret.
+CREATE FUNCTION auth_private."_pre_request"() RETURNS jsonb /* Option < pgrx :: JsonB > */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_pre_request_wrapper';
+REVOKE EXECUTE ON FUNCTION auth_private._pre_request() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth_private._pre_request() TO PUBLIC;
+
+CREATE OR REPLACE FUNCTION auth.pre_request() RETURNS void
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    decision jsonb := auth_private._pre_request();
+    refusal jsonb := decision -> 'refusal';
+BEGIN
+    IF refusal ->> 'hint' IS NOT NULL THEN
+        RAISE SQLSTATE 'PT401' USING MESSAGE = refusal ->> 'message',
+            DETAIL = refusal ->> 'detail', HINT = refusal ->> 'hint';
+    ELSIF refusal IS NOT NULL THEN
+        RAISE SQLSTATE 'PT401' USING MESSAGE = refusal ->> 'message', DETAIL = refusal ->> 'detail';
+    ELSIF decision ->> 'role' IS NOT NULL THEN
+        PERFORM set_config('role', decision ->> 'role', true);
+    END IF;
+END $$;
