@@ -90,11 +90,19 @@ fn unreachable_role(role: &str) -> Option<Value> {
     } else {
         format!("the api key's role \"{role}\" does not exist")
     };
-    let hint = format!(
+    let grant = format!(
         "GRANT {} TO {}",
         pgrx::spi::quote_identifier(role),
         pgrx::spi::quote_identifier(&session_user)
     );
+    let hint = if exists {
+        grant
+    } else {
+        format!(
+            "CREATE ROLE {} NOLOGIN; {grant}",
+            pgrx::spi::quote_identifier(role)
+        )
+    };
     Some(json!({"message": "the api key's role cannot be reached", "detail": detail, "hint": hint}))
 }
 

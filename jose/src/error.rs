@@ -45,6 +45,10 @@ pub enum TokenError {
     RoleNotAllowed,
     #[error("legacy api key disabled")]
     Disabled,
+    /// A token minted from an API key (`api_key_id` claim) whose key is revoked, deleted or
+    /// unknown: it is valid only while that key is.
+    #[error("the token's api key is revoked or unknown")]
+    ApiKeyRevoked,
 }
 
 impl TokenError {
@@ -70,11 +74,12 @@ impl TokenError {
             TokenError::BadIssuer => "bad_issuer",
             TokenError::RoleNotAllowed => "role_not_allowed",
             TokenError::Disabled => "disabled",
+            TokenError::ApiKeyRevoked => "api_key_revoked",
         }
     }
 
     /// All reason codes, in a stable order (for fixed-size counter arrays in shared memory).
-    pub const REASON_CODES: [&'static str; 19] = [
+    pub const REASON_CODES: [&'static str; 20] = [
         "too_large",
         "malformed",
         "unsupported_alg",
@@ -94,6 +99,7 @@ impl TokenError {
         "bad_issuer",
         "role_not_allowed",
         "disabled",
+        "api_key_revoked",
     ];
 }
 

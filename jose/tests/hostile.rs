@@ -553,6 +553,7 @@ fn error_strings_and_codes() {
         TokenError::BadIssuer,
         TokenError::RoleNotAllowed,
         TokenError::Disabled,
+        TokenError::ApiKeyRevoked,
     ];
     let codes: Vec<&str> = all.iter().map(TokenError::reason_code).collect();
     assert_eq!(codes, TokenError::REASON_CODES);

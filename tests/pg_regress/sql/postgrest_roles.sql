@@ -45,11 +45,15 @@ SELECT auth.create_api_key('secret', 'server') AS sk \gset
 SELECT auth.create_api_key('secret', 'worker', 'authenticated') AS sk_user \gset
 SELECT id AS sk_id FROM auth.api_keys WHERE name = 'server' \gset
 SELECT auth.sign_jwt('{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}') AS alice \gset
+-- The ids of the keys, for the queries to compare the claims with.
+CREATE TABLE key_ids AS SELECT id, name FROM auth.api_keys;
+GRANT SELECT ON key_ids TO PUBLIC;
 
 -- A request: PostgREST's transaction-local settings (output hidden: it echoes the headers),
--- db-pre-request, then the query, which shows the role it runs as and the rows it sees.
+-- db-pre-request, then the query, which shows the role it runs as, the rows it sees, and the
+-- claims RLS policies see (for a key alone: the key's role, id and name; no user).
 \set setup 'SELECT set_config(''search_path'', ''"public"'', true), set_config(''request.method'', ''GET'', true), set_config(''request.path'', ''/notes'', true), set_config(''request.headers'', :''headers'', true);'
-\set query 'SELECT current_user, (SELECT string_agg(body, '','' ORDER BY id) FROM notes) AS visible;'
+\set query 'SELECT current_user, (SELECT string_agg(body, '','' ORDER BY id) FROM notes) AS visible, auth.role() AS claim_role, auth.claims() ->> ''api_key_name'' AS key_name, (auth.claims() ->> ''api_key_id'')::uuid IS NOT DISTINCT FROM (SELECT id FROM key_ids WHERE name = auth.claims() ->> ''api_key_name'') AS key_id_matches, auth.uid() AS uid;'
 
 SET SESSION AUTHORIZATION pak_roles_authenticator;
 
@@ -164,6 +168,31 @@ SELECT auth.pre_request();
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 RESET SESSION AUTHORIZATION;
+
+\echo '-- 10. auth.api_key_token: a short-lived token of the key''s role, valid while the key is'
+SELECT auth.create_api_key('secret', 'realtime') AS rk \gset
+SELECT auth.api_key_token(:'rk') AS rt \gset
+SELECT v ->> 'role' AS role,
+       (v ->> 'api_key_id')::uuid = (SELECT id FROM auth.api_keys WHERE name = 'realtime') AS id_matches,
+       (v ->> 'exp')::bigint - (v ->> 'iat')::bigint AS lifetime
+FROM auth.verify_jwt(:'rt') v;
+SELECT auth.api_key_token(:'rk', '2 hours');
+\echo :LAST_ERROR_SQLSTATE
+SELECT auth.api_key_token(:'rk', '0 seconds');
+\echo :LAST_ERROR_SQLSTATE
+SELECT auth.api_key_token(left(:'rk', -1) || 'x');
+\echo :LAST_ERROR_SQLSTATE
+-- the key is the credential: anyone holding it may mint
+SET SESSION AUTHORIZATION pak_roles_lonely;
+SELECT length(auth.api_key_token(:'rk', '1 minute')) > 0 AS minted_by_anyone;
+RESET SESSION AUTHORIZATION;
+-- revoked: its tokens are refused at the next statement, and it mints no more
+SELECT auth.revoke_api_key((SELECT id FROM auth.api_keys WHERE name = 'realtime'));
+SELECT auth.verify_jwt(:'rt');
+\echo :LAST_ERROR_SQLSTATE
+SELECT auth.inspect_jwt(:'rt') -> 'valid' AS valid, auth.inspect_jwt(:'rt') ->> 'reason' AS reason;
+SELECT auth.api_key_token(:'rk');
+\echo :LAST_ERROR_SQLSTATE
 
 \c :regress_db
 DROP DATABASE pak_postgrest_roles;
