@@ -206,22 +206,68 @@ CREATE VIEW auth.api_keys WITH (security_barrier) AS
 SELECT k.id, k.kind, k.name, k.prefix, k.role, k.created_at, k.revoked_at
 FROM auth_private._api_keys k;
 
+-- A short-lived JWT for a client that does not go through PostgREST's hook (Realtime-like
+-- services, other gateways): signed by the in_use key, with the key's role and api_key_id.
+-- Executable by PUBLIC: the key itself is the credential (28000 for a bad one, as
+-- verify_api_key). A ttl longer than auth.api_key_token_max_ttl or auth.jwt_max_lifetime (how
+-- long a key that left in_use stays unrevokable) is refused with 22023, not silently shortened.
+-- Token verification refuses the token once the key is revoked or deleted.
+CREATE FUNCTION auth.api_key_token(key text, ttl interval DEFAULT '5 minutes') RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v record;
+    k auth_private._keys;
+    max_ttl interval := least(current_setting('auth.api_key_token_max_ttl')::interval,
+                              current_setting('auth.jwt_max_lifetime')::interval);
+BEGIN
+    SELECT * INTO v FROM auth_private._verify_api_key($1);
+    IF $2 IS NULL OR $2 < interval '1 second' OR $2 > max_ttl THEN
+        RAISE EXCEPTION 'ttl must be between 1 second and %', max_ttl
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'auth.api_key_token_max_ttl and auth.jwt_max_lifetime bound it';
+    END IF;
+    IF NOT auth_private._role_allowed(v.role) THEN
+        RAISE EXCEPTION 'the api key''s role is not one of auth.allowed_roles'
+            USING ERRCODE = 'invalid_authorization_specification';
+    END IF;
+    SELECT * INTO k FROM auth_private._keys WHERE state = 'in_use';
+    IF NOT FOUND OR k.private_key IS NULL THEN
+        RAISE EXCEPTION 'no key is in use'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'create a key with auth.create_key() and make it in_use with auth.rotate_key()';
+    END IF;
+    RETURN auth_private._sign(
+        jsonb_strip_nulls(jsonb_build_object(
+            'role', v.role, 'api_key_id', v.id,
+            'aud', nullif(current_setting('auth.audience', true), ''),
+            'iss', nullif(current_setting('auth.issuer', true), ''))),
+        k.kid, k.alg, k.private_key, extract(epoch FROM $2)::bigint);
+END $$;
+
 -- PostgREST --------------------------------------------------------------------------------
 
 -- db-pre-request: refuses the request with SQLSTATE PT401 (PostgREST answers HTTP 401 with the
 -- message, detail and hint as JSON) unless the apikey header holds a valid key and the
--- authorization header, when present, holds a valid bearer JWT or that same key.
+-- authorization header, when present, holds a valid bearer JWT or that same key. When the key is
+-- the request's only credential, its role becomes the transaction's role, so the query PostgREST
+-- runs next runs as it. SECURITY INVOKER: PostgreSQL refuses to set the role inside a SECURITY
+-- DEFINER function, and SET ROLE checks the session user (the authenticator), which must be a
+-- member of the key's role (auth_private._pre_request refuses with the missing GRANT otherwise).
 CREATE FUNCTION auth.pre_request() RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    refusal jsonb := auth_private._request_refusal();
+    decision jsonb := auth_private._pre_request();
+    refusal jsonb := decision -> 'refusal';
 BEGIN
     IF refusal ->> 'hint' IS NOT NULL THEN
         RAISE SQLSTATE 'PT401' USING MESSAGE = refusal ->> 'message',
             DETAIL = refusal ->> 'detail', HINT = refusal ->> 'hint';
     ELSIF refusal IS NOT NULL THEN
         RAISE SQLSTATE 'PT401' USING MESSAGE = refusal ->> 'message', DETAIL = refusal ->> 'detail';
+    ELSIF decision ->> 'role' IS NOT NULL THEN
+        PERFORM set_config('role', decision ->> 'role', true);
     END IF;
 END $$;
 

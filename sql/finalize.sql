@@ -499,12 +499,13 @@ REVOKE ALL ON auth_private._admin_functions FROM PUBLIC;
 
 -- Functions are executable by PUBLIC by default: take that away from everything internal and
 -- everything administrative. What remains for PUBLIC: verification, claims, jwks, version,
--- stats, pre_request / postgrest_pre_config, and two internal functions the public API calls
+-- stats, pre_request / postgrest_pre_config, and three internal functions the public API calls
 -- with the caller's privileges: auth_private._public_jwk (a pure function of public bytes, called
--- by the auth.keys view) and auth_private._verify_api_key (called by auth.verify_api_key).
+-- by the auth.keys view), auth_private._verify_api_key (called by auth.verify_api_key) and
+-- auth_private._pre_request (called by auth.pre_request; it returns a refusal or a role).
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA auth_private FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION auth_private._public_jwk(text, bytea, text),
-    auth_private._verify_api_key(text) TO PUBLIC;
+    auth_private._verify_api_key(text), auth_private._pre_request() TO PUBLIC;
 DO $$
 DECLARE
     f regprocedure;

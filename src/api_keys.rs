@@ -70,6 +70,7 @@ pub struct Entry {
     pub id: pgrx::Uuid,
     pub kind: Kind,
     pub role: String,
+    pub name: String,
     hash: [u8; 32],
     revoked: bool,
 }
@@ -108,7 +109,8 @@ fn read_table() -> Result<ApiKeySet, AuthError> {
     let entries = latest::read(
         "SELECT k.id, k.kind, k.role::pg_catalog.text, k.key_hash, k.revoked_at IS NOT NULL,
                  coalesce((SELECT s.enabled FROM {schema}._switches s
-                           WHERE s.name OPERATOR(pg_catalog.=) 'legacy_api_keys'::pg_catalog.text), true)
+                           WHERE s.name OPERATOR(pg_catalog.=) 'legacy_api_keys'::pg_catalog.text), true),
+                 k.name
           FROM {schema}._api_keys k",
         |row| {
             legacy_enabled = row.get::<bool>(6).unwrap_or(true);
@@ -118,6 +120,7 @@ fn read_table() -> Result<ApiKeySet, AuthError> {
                 role: row.get::<String>(3)?,
                 hash: row.get::<Vec<u8>>(4)?.try_into().ok()?,
                 revoked: row.get::<bool>(5).unwrap_or(true),
+                name: row.get::<String>(7)?,
             })
         },
     )?;
@@ -154,12 +157,33 @@ pub fn current() -> Result<Rc<ApiKeySet>, AuthError> {
     Ok(set)
 }
 
-fn looks_like_jwt(key: &str) -> bool {
+pub(crate) fn looks_like_jwt(key: &str) -> bool {
     key.starts_with("eyJ") && key.bytes().filter(|&b| b == b'.').count() == 2
 }
 
-/// Check a presented key; the entry it matches.
-fn check(key: &str) -> Result<Entry, AuthError> {
+impl Entry {
+    /// The claims of a request whose only credential is this key (`auth.claims()`): all of it
+    /// from the stored key, nothing from the request.
+    pub fn claims(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut claims = serde_json::Map::new();
+        claims.insert("role".into(), self.role.clone().into());
+        claims.insert("api_key_id".into(), self.id.to_string().into());
+        claims.insert("api_key_name".into(), self.name.clone().into());
+        claims
+    }
+}
+
+/// Is the API key `id` (16 bytes) registered, unrevoked and usable? A token minted from a key
+/// (`auth.api_key_token`) is valid only while it is.
+pub fn is_live(id: &[u8; 16]) -> Result<bool, AuthError> {
+    let set = current()?;
+    Ok(set.entries.iter().any(|e| {
+        e.id.as_bytes() == id && !e.revoked && (e.kind != Kind::Legacy || set.legacy_enabled)
+    }))
+}
+
+/// Check a presented key; the entry it matches. Not counted in `auth.stats()` (`verify` is).
+pub fn check(key: &str) -> Result<Entry, AuthError> {
     // Far longer than any key or legacy JWT: refused before hashing.
     if key.len() > tokens::max_token_bytes() {
         return Err(ApiKeyRefusal::Malformed.into());

@@ -12,12 +12,12 @@ use std::rc::Rc;
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use crate::binding;
 use crate::errors::{AuthError, OrRaise};
 use crate::keyset::{self, KeySet};
 use crate::settings::{self, ClaimsSource};
 use crate::statement::{self, StatementId};
 use crate::tokens::{self, Verified};
+use crate::{api_keys, binding};
 
 /// The last answer of `current_claims`, and what it depended on. It is reused only within the
 /// statement it was made for (the key set and the settings are fixed for a statement), and only
@@ -59,7 +59,8 @@ fn with_guc<R>(name: &std::ffi::CStr, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
 }
 
 /// Call `f` with what the claims of `source` come from, and whether it is the bound token: the
-/// token bound by authenticate (src/binding.rs), else the text of `request.headers` (verified),
+/// token bound by authenticate (src/binding.rs), else the text of `request.headers` (verified:
+/// its bearer token, or the API key when that is the only credential),
 /// or the text of `request.jwt.claims` (postgrest).
 fn with_raw_input<R>(source: ClaimsSource, f: impl FnOnce(&[u8], bool) -> R) -> R {
     match source {
@@ -73,11 +74,38 @@ fn with_raw_input<R>(source: ClaimsSource, f: impl FnOnce(&[u8], bool) -> R) -> 
     }
 }
 
-/// The bearer token of PostgREST's `request.headers`, read as `pre_request` reads it
-/// (jose/src/request.rs); malformed headers mean anonymous.
-fn bearer_of(headers: &str) -> Option<String> {
+/// The credential of PostgREST's `request.headers` the claims come from, read as `pre_request`
+/// reads them (jose/src/request.rs); malformed headers mean anonymous.
+enum HeaderCredential {
+    /// The bearer token.
+    Token(String),
+    /// The API key, when it is the only credential (no bearer token, or the key repeated as the
+    /// bearer token): the request runs as the key's role.
+    ApiKey(String),
+}
+
+fn credential_of(headers: &str) -> Option<HeaderCredential> {
     let headers = pg_auth_keys_jose::Headers::parse(headers).ok()?;
-    headers.bearer().ok().flatten().map(str::to_string)
+    let bearer = headers.bearer().ok()?;
+    let apikey = headers.get("apikey").ok().flatten();
+    Some(match (bearer, apikey) {
+        // A legacy API key repeated as the bearer token is a JWT: verified as one, as before.
+        (Some(token), Some(key)) if token == key && !api_keys::looks_like_jwt(key) => {
+            HeaderCredential::ApiKey(key.to_string())
+        }
+        (Some(token), _) => HeaderCredential::Token(token.to_string()),
+        (None, Some(key)) => HeaderCredential::ApiKey(key.to_string()),
+        (None, None) => return None,
+    })
+}
+
+/// The claims of a request whose only credential is the API key `key`; None when it is refused.
+fn api_key_claims(key: &str) -> Result<Option<Rc<Verified>>, AuthError> {
+    match api_keys::check(key) {
+        Ok(entry) => Ok(Some(Rc::new(Verified::new(entry.claims())))),
+        Err(AuthError::ApiKey(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Claims from `request.jwt.claims` as PostgREST sets them (auth.claims_source = postgrest):
@@ -108,8 +136,9 @@ fn derive(
         ClaimsSource::Postgrest if !text.is_empty() => return Ok(postgrest_claims(&set, &text)),
         ClaimsSource::Postgrest => return Ok(None),
         ClaimsSource::Verified if bound => text.into_owned(),
-        ClaimsSource::Verified => match bearer_of(&text) {
-            Some(token) => token,
+        ClaimsSource::Verified => match credential_of(&text) {
+            Some(HeaderCredential::Token(token)) => token,
+            Some(HeaderCredential::ApiKey(key)) => return api_key_claims(&key),
             None => return Ok(None),
         },
     };
@@ -214,7 +243,7 @@ mod auth {
 }
 
 /// Parse the canonical 8-4-4-4-12 hex form of a UUID.
-fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
+pub(crate) fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
     let hex: String = s.chars().filter(|c| *c != '-').collect();
     if s.len() != 36 || hex.len() != 32 {
         return None;

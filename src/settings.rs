@@ -38,6 +38,8 @@ pub static ELEVATED_ROLES: GucSetting<Option<CString>> =
 pub static CLAIMS_SOURCE: GucSetting<ClaimsSource> =
     GucSetting::<ClaimsSource>::new(ClaimsSource::Verified);
 pub static JWT_MAX_LIFETIME_SECS: GucSetting<i32> = GucSetting::<i32>::new(3600);
+/// Longest lifetime of a token minted by `auth.api_key_token`.
+pub static API_KEY_TOKEN_MAX_TTL_SECS: GucSetting<i32> = GucSetting::<i32>::new(3600);
 pub static JWKS_CACHE_TTL_SECS: GucSetting<i32> = GucSetting::<i32>::new(1200);
 pub static MAX_TOKEN_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
 /// Shared-memory slots for keys, across all databases (postmaster setting).
@@ -137,6 +139,16 @@ pub fn register() {
         c"Lifetime of tokens signed by auth.sign_jwt, and how long a key stays unrevokable after leaving in_use.",
         c"",
         &JWT_MAX_LIFETIME_SECS,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"auth.api_key_token_max_ttl",
+        c"Longest lifetime auth.api_key_token grants a token minted from an API key.",
+        c"A longer ttl is refused (22023); auth.jwt_max_lifetime bounds it too.",
+        &API_KEY_TOKEN_MAX_TTL_SECS,
         1,
         i32::MAX,
         GucContext::Suset,

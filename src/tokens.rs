@@ -145,6 +145,26 @@ fn check_claims_now(claims: &Claims) -> Result<(), TokenError> {
     })
 }
 
+/// A token minted from an API key (`auth.api_key_token`: an `api_key_id` claim) is valid only
+/// while that key is registered, unrevoked and usable; checked on every verification, cache hits
+/// included, against this statement's API keys (read again when they change).
+fn check_api_key_claim(claims: &Claims) -> Result<(), AuthError> {
+    let Some(id) = claims.get("api_key_id") else {
+        return Ok(());
+    };
+    let id = id.as_str().and_then(crate::claims::uuid_bytes);
+    match id {
+        Some(id) if api_keys::is_live(&id)? => Ok(()),
+        _ => Err(TokenError::ApiKeyRevoked.into()),
+    }
+}
+
+/// The claim rules and the API-key rule, now.
+fn check_now(claims: &Claims) -> Result<(), AuthError> {
+    check_claims_now(claims)?;
+    check_api_key_claim(claims)
+}
+
 pub(crate) fn max_token_bytes() -> usize {
     settings::MAX_TOKEN_BYTES.get().max(0) as usize
 }
@@ -241,12 +261,12 @@ fn verify_with_cache(
     });
     if let Some(v) = hit {
         store.count(Stat::TokenCacheHit);
-        check_claims_now(&v.claims)?;
+        check_now(&v.claims)?;
         return Ok(v);
     }
     store.count(Stat::TokenCacheMiss);
     let verified = Rc::new(verify_uncached(set, token)?);
-    check_claims_now(&verified.claims)?;
+    check_now(&verified.claims)?;
     if capacity > 0 {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
@@ -339,7 +359,8 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
     });
     let outcome = verify_signature(&set, token).and_then(|p| {
         let claims = p.claims()?;
-        Ok(jose::check_claims(&claims, &claim_rules())?)
+        jose::check_claims(&claims, &claim_rules())?;
+        check_api_key_claim(&claims)
     });
     let (valid, reason) = match outcome {
         Ok(()) => (true, Value::Null),

@@ -49,6 +49,10 @@ pub enum TokenError {
     /// (a copy of the database without its KEK): nothing verifies with it, it never fails open.
     #[error("key unavailable: key-encryption key missing")]
     KeyUnavailable,
+    /// A token minted from an API key (`api_key_id` claim) whose key is revoked, deleted or
+    /// unknown: it is valid only while that key is.
+    #[error("the token's api key is revoked or unknown")]
+    ApiKeyRevoked,
 }
 
 impl TokenError {
@@ -75,11 +79,12 @@ impl TokenError {
             TokenError::RoleNotAllowed => "role_not_allowed",
             TokenError::Disabled => "disabled",
             TokenError::KeyUnavailable => "key_unavailable",
+            TokenError::ApiKeyRevoked => "api_key_revoked",
         }
     }
 
     /// All reason codes, in a stable order (for fixed-size counter arrays in shared memory).
-    pub const REASON_CODES: [&'static str; 20] = [
+    pub const REASON_CODES: [&'static str; 21] = [
         "too_large",
         "malformed",
         "unsupported_alg",
@@ -100,6 +105,7 @@ impl TokenError {
         "role_not_allowed",
         "disabled",
         "key_unavailable",
+        "api_key_revoked",
     ];
 }
 

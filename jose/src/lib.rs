@@ -31,7 +31,9 @@ pub use error::{KeyError, TokenError};
 pub use json::{numbers_survive_doubles, parse_object as parse_json_object, JsonError};
 pub use jwk::{import_jwk, import_jwks, import_pem, ImportedKey, MAX_KID_BYTES};
 pub use keys::{PreparedKey, SigningKey, VerifyKey, MAX_HMAC_KEY_BYTES, MAX_VERIFY_KEY_BYTES};
-pub use request::{from_browser, pre_request, Credential, Headers, Identity, Refusal};
+pub use request::{
+    from_browser, pre_request, Credential, Decision, Headers, Identity, Refusal, RequestRoles,
+};
 pub use role_claim::{RoleClaim, RoleClaimError, RoleClaimStep, MAX_ROLE_CLAIM_INDEX};
 pub use roles::{RoleList, DEFAULT_ALLOWED_ROLES, DEFAULT_ELEVATED_ROLES};
 pub use sealing::{

@@ -14,6 +14,11 @@
 //! token whose role claim (`auth.role_claim`) names one, or that is the legacy `service_role`
 //! key. A browser is where keys leak from (page source, extensions, shared devices); the
 //! role the request would run as is what matters, not the header a credential came in.
+//!
+//! The role: a request whose only credential is its API key (no `authorization` header, or the
+//! key repeated as the bearer token) runs as the key's role, which `auth.pre_request()` makes
+//! the transaction's role; it must be one of `auth.allowed_roles`. With a bearer token, PostgREST
+//! already switched to the token's role and the key only gates access.
 
 use serde_json::{Map, Value};
 
@@ -107,6 +112,34 @@ pub trait Credential {
     fn bearer(&mut self, token: &str) -> Result<Result<Identity, String>, Self::Error>;
 }
 
+/// What `pre_request` decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Refuse the request (PostgREST answers HTTP 401).
+    Refuse(Refusal),
+    /// Let it proceed; `switch_to` is the API key's role for a request whose only credential is
+    /// that key (the transaction's role becomes it), None when a bearer token decides the role.
+    Proceed { switch_to: Option<String> },
+}
+
+impl Decision {
+    /// The refusal, if refused.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Decision::Refuse(r) => Some(r),
+            Decision::Proceed { .. } => None,
+        }
+    }
+}
+
+/// The role settings a request is decided under.
+pub struct RequestRoles<'a> {
+    /// `auth.elevated_roles`: no browser request may reach one.
+    pub elevated: &'a RoleList,
+    /// `auth.allowed_roles`: the only roles an API key may switch the transaction to.
+    pub allowed: &'a RoleList,
+}
+
 /// A refused request: message, detail and hint for the client (PostgREST's HTTP 401 body).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
@@ -138,80 +171,106 @@ const BROWSER: &str =
     "the request carries browser headers (origin, sec-fetch-*, or a browser user agent)";
 const BROWSER_HINT: &str = "use a publishable key in browsers; keep secret keys on servers";
 
-/// Why this request must be refused (None: it may proceed). `headers` is the text of
-/// `request.headers` (None when unset or empty); `elevated` is `auth.elevated_roles`.
+/// Whether this request may proceed, and as which role. `headers` is the text of
+/// `request.headers` (None when unset or empty).
 ///
 /// In order: the `apikey` header must hold a valid key; the `authorization` header, when
 /// present, must be `Bearer <token>` with a valid token or the API key itself; and no credential
 /// may reach an elevated role from a browser. Each credential meets the browser rule as soon as
 /// it is known good, so an elevated API key from a browser is refused before a token is checked.
+/// Without a bearer token, the key's role must be one of `auth.allowed_roles`.
 pub fn pre_request<C: Credential>(
     headers: Option<&str>,
-    elevated: &RoleList,
+    roles: &RequestRoles,
     credentials: &mut C,
-) -> Result<Option<Refusal>, C::Error> {
+) -> Result<Decision, C::Error> {
+    Ok(match decide(headers, roles, credentials)? {
+        Ok(switch_to) => Decision::Proceed { switch_to },
+        Err(refusal) => Decision::Refuse(refusal),
+    })
+}
+
+/// `pre_request`'s decision: Ok(the role to switch to, if any) or Err(the refusal).
+fn decide<C: Credential>(
+    headers: Option<&str>,
+    roles: &RequestRoles,
+    credentials: &mut C,
+) -> Result<Result<Option<String>, Refusal>, C::Error> {
+    let elevated = roles.elevated;
     let Some(raw) = headers else {
-        return Ok(Some(
-            Refusal::new("missing api key", "request.headers is not set")
-                .hint("send the API key in the apikey header"),
-        ));
+        return Ok(Err(Refusal::new(
+            "missing api key",
+            "request.headers is not set",
+        )
+        .hint("send the API key in the apikey header")));
     };
     let headers = match Headers::parse(raw) {
         Ok(h) => h,
-        Err(why) => return Ok(Some(malformed(why))),
+        Err(why) => return Ok(Err(malformed(why))),
     };
     let apikey = match headers.get("apikey") {
         Ok(Some(key)) => key,
         Ok(None) => {
-            return Ok(Some(
-                Refusal::new("missing api key", "the apikey header is missing")
-                    .hint("send a publishable or secret API key in the apikey header"),
-            ))
+            return Ok(Err(Refusal::new(
+                "missing api key",
+                "the apikey header is missing",
+            )
+            .hint("send a publishable or secret API key in the apikey header")))
         }
-        Err(why) => return Ok(Some(malformed(why))),
+        Err(why) => return Ok(Err(malformed(why))),
     };
     let key = match credentials.api_key(apikey)? {
         Ok(identity) => identity,
-        Err(why) => return Ok(Some(Refusal::new("invalid api key", why))),
+        Err(why) => return Ok(Err(Refusal::new("invalid api key", why))),
     };
     let browser = match from_browser(&headers) {
         Ok(browser) => browser,
-        Err(why) => return Ok(Some(malformed(why))),
+        Err(why) => return Ok(Err(malformed(why))),
     };
     if browser {
         if key.secret_key {
-            return Ok(Some(
-                Refusal::new("secret api keys cannot be used in a browser", BROWSER)
-                    .hint(BROWSER_HINT),
-            ));
+            return Ok(Err(Refusal::new(
+                "secret api keys cannot be used in a browser",
+                BROWSER,
+            )
+            .hint(BROWSER_HINT)));
         }
         if let Some(role) = key.elevated_role(elevated) {
-            return Ok(Some(
-                Refusal::new(
-                    "api keys for elevated roles cannot be used in a browser",
-                    format!(
-                        "the api key's role \"{role}\" is in auth.elevated_roles, and {BROWSER}"
-                    ),
-                )
-                .hint(BROWSER_HINT),
-            ));
+            return Ok(Err(Refusal::new(
+                "api keys for elevated roles cannot be used in a browser",
+                format!("the api key's role \"{role}\" is in auth.elevated_roles, and {BROWSER}"),
+            )
+            .hint(BROWSER_HINT)));
         }
     }
     let token = match headers.bearer() {
         Ok(token) => token,
-        Err(why) => return Ok(Some(Refusal::new("invalid authorization header", why))),
+        Err(why) => return Ok(Err(Refusal::new("invalid authorization header", why))),
     };
     // The API key repeated as the bearer token is the same credential, checked above.
     let Some(token) = token.filter(|t| *t != apikey) else {
-        return Ok(None);
+        // The key is the only credential: the request runs as its role.
+        let Some(role) = key.roles.first() else {
+            return Ok(Ok(None));
+        };
+        if !roles.allowed.contains(role) {
+            return Ok(Err(Refusal::new(
+                "api key role not allowed",
+                format!("the api key's role \"{role}\" is not in auth.allowed_roles"),
+            )
+            .hint(
+                "map the key to one of auth.allowed_roles, or add its role there",
+            )));
+        }
+        return Ok(Ok(Some(role.clone())));
     };
     let bearer = match credentials.bearer(token)? {
         Ok(identity) => identity,
-        Err(why) => return Ok(Some(Refusal::new("invalid jwt", why))),
+        Err(why) => return Ok(Err(Refusal::new("invalid jwt", why))),
     };
     if browser {
         if let Some(role) = bearer.elevated_role(elevated) {
-            return Ok(Some(
+            return Ok(Err(
                 Refusal::new(
                     "tokens for elevated roles cannot be used in a browser",
                     format!("the bearer token's role \"{role}\" is in auth.elevated_roles, and {BROWSER}"),
@@ -220,7 +279,7 @@ pub fn pre_request<C: Credential>(
             ));
         }
     }
-    Ok(None)
+    Ok(Ok(None))
 }
 
 #[cfg(test)]
@@ -309,13 +368,31 @@ mod tests {
         }
     }
 
+    /// The roles the fake keys map to are all allowed.
+    const ALLOWED: &str = "anon, authenticated, service_role, admin";
+
+    fn decide(headers: serde_json::Value, elevated: &str, allowed: &str) -> Decision {
+        let raw = headers.to_string();
+        let (elevated, allowed) = (RoleList::parse(elevated), RoleList::parse(allowed));
+        let roles = RequestRoles {
+            elevated: &elevated,
+            allowed: &allowed,
+        };
+        pre_request(Some(&raw), &roles, &mut Fake { bearer_calls: 0 }).unwrap()
+    }
+
     fn check(headers: serde_json::Value, elevated: &str) -> Result<Option<Refusal>, &'static str> {
         let raw = headers.to_string();
-        pre_request(
-            Some(&raw),
-            &RoleList::parse(elevated),
-            &mut Fake { bearer_calls: 0 },
-        )
+        let (elevated, allowed) = (RoleList::parse(elevated), RoleList::parse(ALLOWED));
+        let roles = RequestRoles {
+            elevated: &elevated,
+            allowed: &allowed,
+        };
+        pre_request(Some(&raw), &roles, &mut Fake { bearer_calls: 0 }).map(|d| d.refusal().cloned())
+    }
+
+    fn default_roles() -> (RoleList, RoleList) {
+        (RoleList::default(), RoleList::parse(ALLOWED))
     }
 
     fn message(headers: serde_json::Value) -> Option<&'static str> {
@@ -331,9 +408,15 @@ mod tests {
     #[test]
     fn keys_and_tokens() {
         use serde_json::json;
+        let (elevated, allowed) = default_roles();
+        let roles = RequestRoles {
+            elevated: &elevated,
+            allowed: &allowed,
+        };
         assert_eq!(
-            pre_request(None, &RoleList::default(), &mut Fake { bearer_calls: 0 })
+            pre_request(None, &roles, &mut Fake { bearer_calls: 0 })
                 .unwrap()
+                .refusal()
                 .unwrap()
                 .message,
             "missing api key"
@@ -367,10 +450,73 @@ mod tests {
         let mut fake = Fake { bearer_calls: 0 };
         let raw = json!({"apikey": "pk", "authorization": "Bearer pk"}).to_string();
         assert_eq!(
-            pre_request(Some(&raw), &RoleList::default(), &mut fake),
-            Ok(None)
+            pre_request(Some(&raw), &roles, &mut fake),
+            Ok(Decision::Proceed {
+                switch_to: Some("anon".into())
+            })
         );
         assert_eq!(fake.bearer_calls, 0);
+    }
+
+    #[test]
+    fn a_key_alone_switches_to_its_role() {
+        use serde_json::json;
+        let switch = |headers: serde_json::Value, allowed: &str| match decide(
+            headers,
+            DEFAULT_ELEVATED_ROLES,
+            allowed,
+        ) {
+            Decision::Proceed { switch_to } => Ok(switch_to),
+            Decision::Refuse(r) => Err(r.message),
+        };
+        let to = |role: &str| Ok(Some(role.to_string()));
+        assert_eq!(switch(json!({"apikey": "sk"}), ALLOWED), to("service_role"));
+        assert_eq!(switch(json!({"apikey": "pk"}), ALLOWED), to("anon"));
+        assert_eq!(switch(json!({"apikey": "pk-admin"}), ALLOWED), to("admin"));
+        assert_eq!(
+            switch(json!({"apikey": "legacy-sr"}), ALLOWED),
+            to("service_role")
+        );
+        assert_eq!(
+            switch(
+                json!({"apikey": "sk", "authorization": "Bearer sk"}),
+                ALLOWED
+            ),
+            to("service_role")
+        );
+        // A bearer token decides the role (PostgREST switched to it): nothing to switch.
+        assert_eq!(
+            switch(
+                json!({"apikey": "sk", "authorization": "Bearer jwt:authenticated"}),
+                ALLOWED
+            ),
+            Ok(None)
+        );
+        // Never a role outside auth.allowed_roles, even when the key maps to it.
+        assert_eq!(
+            switch(json!({"apikey": "pk-admin"}), "anon, service_role"),
+            Err("api key role not allowed")
+        );
+        assert_eq!(
+            switch(json!({"apikey": "sk"}), ""),
+            Err("api key role not allowed")
+        );
+        // With a token, the key only gates access: its role is not reached.
+        assert_eq!(
+            switch(
+                json!({"apikey": "pk-admin", "authorization": "Bearer jwt:authenticated"}),
+                "anon, authenticated"
+            ),
+            Ok(None)
+        );
+        // The browser rule still comes first.
+        assert_eq!(
+            switch(
+                json!({"apikey": "sk", "origin": "https://a.example"}),
+                ALLOWED
+            ),
+            Err(SECRET)
+        );
     }
 
     #[test]

@@ -558,6 +558,7 @@ fn error_strings_and_codes() {
         TokenError::RoleNotAllowed,
         TokenError::Disabled,
         TokenError::KeyUnavailable,
+        TokenError::ApiKeyRevoked,
     ];
     let codes: Vec<&str> = all.iter().map(TokenError::reason_code).collect();
     assert_eq!(codes, TokenError::REASON_CODES);

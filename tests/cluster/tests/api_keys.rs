@@ -119,6 +119,8 @@ fn committed_key_changes_notify_postgrest_and_rolled_back_ones_do_not() {
 fn hot_standby_refuses_a_revoked_api_key_once_replayed() {
     let primary = Cluster::start_with_conf("apikey-standby", CONF);
     let mut admin = primary.connect_with_extension();
+    // pre_request switches a key-only request to the key's role, which must exist.
+    admin.batch_execute("CREATE ROLE anon NOLOGIN").unwrap();
     let key = text(
         &mut admin,
         "SELECT auth.create_api_key('publishable', 'web')",

@@ -153,6 +153,9 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
     let cluster = Cluster::start_with_conf("hostile-api-keys", &["auth.jwks_cache_ttl = 0"]);
     let mut c = cluster.connect();
     c.batch_execute("CREATE EXTENSION pg_auth_keys").unwrap();
+    // A key-only request switches to the key's role, which must exist.
+    c.batch_execute("CREATE ROLE anon NOLOGIN; CREATE ROLE service_role NOLOGIN")
+        .unwrap();
     // auth.pre_request() as db-pre-request runs it: request.headers set for the transaction.
     c.batch_execute(
         "CREATE FUNCTION pg_temp.pre_request_with(headers text) RETURNS text LANGUAGE plpgsql AS $$

@@ -119,12 +119,18 @@ DECLARE
     result text;
     hnt text;
     apikey text;
+    caller text := current_user;
 BEGIN
     BEGIN
         IF headers IS NOT NULL THEN
             PERFORM set_config('request.headers', headers, true);
         END IF;
         EXECUTE sql INTO result;
+        -- pre_request switches to the role of a key that is the only credential: back to the
+        -- caller for the fingerprint (the rollback below undoes both).
+        IF can_see THEN
+            EXECUTE format('SET LOCAL ROLE %I', caller);
+        END IF;
         after := CASE WHEN can_see THEN pg_temp.fingerprint() END;
         RAISE EXCEPTION 'pak-undo';
     EXCEPTION WHEN OTHERS THEN

@@ -23,7 +23,10 @@ CREATE FUNCTION pg_temp.public_functions() RETURNS SETOF regprocedure LANGUAGE s
         -- API keys and PostgREST (contract sections 4 and 5); _verify_api_key is what the SQL
         -- function verify_api_key calls, as the caller.
         'auth.verify_api_key(text)', 'auth_private._verify_api_key(text)', 'auth.pre_request()',
-        'auth.postgrest_pre_config()'
+        'auth.postgrest_pre_config()',
+        -- pre_request runs as the caller (to switch the role) and asks _pre_request, which
+        -- returns a refusal or a role, no secret; api_key_token: the key is the credential.
+        'auth_private._pre_request()', 'auth.api_key_token(text, interval)'
     ]) AS f
 $$;
 
