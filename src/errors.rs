@@ -18,6 +18,9 @@ pub enum AuthError {
     /// An API key was refused: 28000.
     #[error("{0}")]
     ApiKey(#[from] ApiKeyRefusal),
+    /// The caller has no verified claims where the function needs them (auth.sign_out): 28000.
+    #[error("{0}")]
+    NotAuthenticated(String),
     /// Sealing or opening a secret API key under auth.root_key failed: 55000 when the root key
     /// is unusable or another one, XX001 data_corrupted when the sealed value is damaged.
     #[error("{0}")]
@@ -43,7 +46,7 @@ pub enum AuthError {
 impl AuthError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
-            AuthError::Token(_) | AuthError::ApiKey(_) => {
+            AuthError::Token(_) | AuthError::ApiKey(_) | AuthError::NotAuthenticated(_) => {
                 PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
             }
             AuthError::Sealed(SealError::RootKeyTooShort | SealError::OtherRootKey) => {

@@ -17,6 +17,7 @@ mod keyset;
 mod latest;
 mod planner;
 mod postgrest;
+mod revocations;
 mod settings;
 mod shmem;
 mod statement;
@@ -37,6 +38,16 @@ pgrx::extension_sql_file!(
         api_keys::auth::_verify_api_key,
         api_keys::auth::_api_keys_changed,
         postgrest::auth::_request_refusal,
+    ]
+);
+pgrx::extension_sql_file!(
+    "../sql/token_revocations.sql",
+    name = "token_revocations",
+    requires = [
+        "api_keys",
+        revocations::auth::_token_revocations_changed,
+        revocations::auth::_token_revocation_target,
+        revocations::auth::_caller_subject,
     ]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

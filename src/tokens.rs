@@ -11,7 +11,7 @@ use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pg_auth_keys_jose::{self as jose, Alg, ClaimRules, SigningKey, TokenError};
+use pg_auth_keys_jose::{self as jose, Alg, ClaimRules, RevocationSet, SigningKey, TokenError};
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -19,6 +19,7 @@ use crate::api_keys;
 use crate::errors::{AuthError, OrRaise};
 use crate::jsonb_arg::JsonbArg;
 use crate::keyset::{self, KeySet};
+use crate::revocations;
 use crate::settings;
 use crate::shmem::{self, Stat};
 use crate::statement::{self, StatementId};
@@ -28,6 +29,11 @@ pub type Claims = Map<String, Value>;
 /// A token whose signature verified with a trusted key.
 pub struct Verified {
     pub claims: Claims,
+    /// A legacy anon / service_role API key (a token of the legacy secret with one of those
+    /// roles): exempt from auth.max_token_lifetime, since those keys are ten-year JWTs.
+    legacy_api_key: bool,
+    /// SHA-256 of the whole token, computed when a revocation by hash must be checked.
+    hash: std::cell::OnceCell<[u8; 32]>,
     /// The claims as a flat jsonb value, encoded on first use: a cache hit returns a copy of it
     /// instead of cloning the map, printing it as text and parsing that with jsonb_in.
     jsonb: std::cell::OnceCell<Box<[u8]>>,
@@ -37,6 +43,8 @@ impl Verified {
     pub fn new(claims: Claims) -> Verified {
         Verified {
             claims,
+            legacy_api_key: false,
+            hash: std::cell::OnceCell::new(),
             jsonb: std::cell::OnceCell::new(),
         }
     }
@@ -206,14 +214,61 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
 
 fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, TokenError> {
     let parsed = verify_signature(set, token)?;
-    Ok(Verified::from_payload(parsed.claims()?, parsed.payload()))
+    let mut verified = Verified::from_payload(parsed.claims()?, parsed.payload());
+    verified.legacy_api_key = is_legacy_api_key(set, &parsed, &verified.claims);
+    Ok(verified)
+}
+
+/// Signed by the legacy secret (no kid verifies only with it) with role anon or service_role.
+fn is_legacy_api_key(set: &KeySet, parsed: &jose::ParsedToken, claims: &Claims) -> bool {
+    let legacy = match parsed.kid() {
+        Some(kid) => set.get(kid).is_some_and(|e| e.is_legacy),
+        None => true,
+    };
+    legacy
+        && matches!(
+            claims.get("role").and_then(Value::as_str),
+            Some("anon" | "service_role")
+        )
+}
+
+/// auth.max_token_lifetime at the current time (legacy API keys are exempt).
+fn check_lifetime_now(v: &Verified) -> Result<(), TokenError> {
+    if v.legacy_api_key {
+        return Ok(());
+    }
+    jose::check_lifetime(
+        &v.claims,
+        now_secs(),
+        settings::LEEWAY_SECS.get() as i64,
+        settings::MAX_TOKEN_LIFETIME_SECS.get() as i64,
+    )
+}
+
+/// The id of the revocation entry that refuses `v` (the token `token`), if any.
+pub fn revoked_by(revoked: &RevocationSet, v: &Verified, token: Option<&str>) -> Option<i64> {
+    revoked.matching(&v.claims, || {
+        *v.hash
+            .get_or_init(|| token.map(jose::api_key_hash).unwrap_or([0; 32]))
+    })
+}
+
+/// The checks that follow a valid signature and claims, on every verification including cache
+/// hits: the lifetime bound, then the revocations.
+fn check_not_revoked(revoked: &RevocationSet, v: &Verified, token: &str) -> Result<(), TokenError> {
+    check_lifetime_now(v)?;
+    match revoked_by(revoked, v, Some(token)) {
+        Some(_) => Err(TokenError::Revoked),
+        None => Ok(()),
+    }
 }
 
 /// Verify a token completely (signature, key state, claims), counting the outcome.
 pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
     let store = shmem::store()?;
     let set = keyset::current()?;
-    let result = verify_with_cache(&set, token, &store);
+    let revoked = revocations::current()?;
+    let result = verify_with_cache(&set, &revoked, token, &store);
     match &result {
         Ok(_) => store.count(Stat::VerifyOk),
         Err(e) => {
@@ -226,6 +281,7 @@ pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
 
 fn verify_with_cache(
     set: &Rc<KeySet>,
+    revoked: &RevocationSet,
     token: &str,
     store: &shmem::Store,
 ) -> Result<Rc<Verified>, TokenError> {
@@ -241,11 +297,13 @@ fn verify_with_cache(
     if let Some(v) = hit {
         store.count(Stat::TokenCacheHit);
         check_claims_now(&v.claims)?;
+        check_not_revoked(revoked, &v, token)?;
         return Ok(v);
     }
     store.count(Stat::TokenCacheMiss);
     let verified = Rc::new(verify_uncached(set, token)?);
     check_claims_now(&verified.claims)?;
+    check_not_revoked(revoked, &verified, token)?;
     if capacity > 0 {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
@@ -334,20 +392,37 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
     let key = entry.map(|e| {
         json!({"kid": e.kid, "alg": e.alg.as_str(), "state": e.state.as_str(), "is_legacy": e.is_legacy})
     });
-    let outcome = verify_signature(&set, token)
-        .and_then(|p| p.claims())
-        .and_then(|c| jose::check_claims(&c, &claim_rules()));
+    let revoked = revocations::current()?;
+    let mut revocation = Value::Null;
+    let outcome = verify_signature(&set, token).and_then(|p| {
+        let mut v = Verified::new(p.claims()?);
+        v.legacy_api_key = is_legacy_api_key(&set, &p, &v.claims);
+        jose::check_claims(&v.claims, &claim_rules())?;
+        check_lifetime_now(&v)?;
+        if let Some(id) = revoked_by(&revoked, &v, Some(token)) {
+            revocation = json!({ "id": id });
+            return Err(TokenError::Revoked);
+        }
+        Ok(())
+    });
+    if let Some(id) = revocation.get("id").and_then(Value::as_i64) {
+        revocation = revocations::describe(id)?;
+    }
     let (valid, reason) = match outcome {
         Ok(()) => (true, Value::Null),
         Err(e) => (false, json!(e.to_string())),
     };
-    Ok(json!({
+    let mut out = json!({
         "header": header,
         "claims_unverified": claims,
         "key": key.unwrap_or(Value::Null),
         "valid": valid,
         "reason": reason,
-    }))
+    });
+    if !revocation.is_null() {
+        out["revocation"] = revocation;
+    }
+    Ok(out)
 }
 
 /// Verification is STABLE, never IMMUTABLE: its answer depends on the clock and on the key set,

@@ -45,6 +45,13 @@ pub enum TokenError {
     RoleNotAllowed,
     #[error("legacy api key disabled")]
     Disabled,
+    /// A revocation entry (auth.revoke_tokens, revoke_session, revoke_token, sign_out) matches.
+    #[error("token revoked")]
+    Revoked,
+    /// `exp - iat` exceeds auth.max_token_lifetime: such a token could outlive the revocation
+    /// entries that are kept for that long.
+    #[error("lifetime too long")]
+    LifetimeTooLong,
 }
 
 impl TokenError {
@@ -70,11 +77,14 @@ impl TokenError {
             TokenError::BadIssuer => "bad_issuer",
             TokenError::RoleNotAllowed => "role_not_allowed",
             TokenError::Disabled => "disabled",
+            TokenError::Revoked => "token_revoked",
+            TokenError::LifetimeTooLong => "lifetime_too_long",
         }
     }
 
     /// All reason codes, in a stable order (for fixed-size counter arrays in shared memory).
-    pub const REASON_CODES: [&'static str; 19] = [
+    /// New codes go at the end, so that earlier counters keep their positions.
+    pub const REASON_CODES: [&'static str; 21] = [
         "too_large",
         "malformed",
         "unsupported_alg",
@@ -94,6 +104,8 @@ impl TokenError {
         "bad_issuer",
         "role_not_allowed",
         "disabled",
+        "token_revoked",
+        "lifetime_too_long",
     ];
 }
 

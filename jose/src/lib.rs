@@ -14,6 +14,7 @@ mod error;
 mod json;
 mod jwk;
 mod keys;
+mod revocation;
 mod sealing;
 mod token;
 
@@ -28,5 +29,8 @@ pub use error::{KeyError, TokenError};
 pub use json::{numbers_survive_doubles, parse_object as parse_json_object, JsonError};
 pub use jwk::{import_jwk, import_jwks, import_pem, ImportedKey, MAX_KID_BYTES};
 pub use keys::{PreparedKey, SigningKey, VerifyKey, MAX_HMAC_KEY_BYTES, MAX_VERIFY_KEY_BYTES};
+pub use revocation::{
+    check_lifetime, token_hash_value, RevocationEntry, RevocationKind, RevocationSet,
+};
 pub use sealing::{RootKey, SealError, MIN_ROOT_KEY_BYTES};
 pub use token::{parse_compact, sign_compact, ParsedToken};

@@ -23,7 +23,9 @@ CREATE FUNCTION pg_temp.public_functions() RETURNS SETOF regprocedure LANGUAGE s
         -- API keys and PostgREST (contract sections 4 and 5); _verify_api_key is what the SQL
         -- function verify_api_key calls, as the caller.
         'auth.verify_api_key(text)', 'auth_private._verify_api_key(text)', 'auth.pre_request()',
-        'auth.postgrest_pre_config()'
+        'auth.postgrest_pre_config()',
+        -- Token revocations (contract section 5a): the caller's own tokens only.
+        'auth.sign_out()'
     ]) AS f
 $$;
 
