@@ -783,12 +783,13 @@ ALTER TABLE auth_private._token_revocations ENABLE ALWAYS TRIGGER publish;
 -- When an entry whose cut-off is `cut` may be purged: every token it matches was issued before
 -- `cut`, so (auth.max_token_lifetime) expired before cut + max_token_lifetime, and is refused
 -- once auth.leeway has passed too; a token without iat is accepted only while its exp is within
--- max_token_lifetime + leeway of now, hence the second leeway.
+-- max_token_lifetime + leeway of now, hence the second leeway. Verification reads the clock in
+-- whole seconds (a token stays valid until the second after its exp): one second more.
 CREATE FUNCTION auth_private._revocation_expiry(cut timestamptz) RETURNS timestamptz
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT $1 + current_setting('auth.max_token_lifetime')::interval
-              + 2 * current_setting('auth.leeway')::interval
+              + 2 * current_setting('auth.leeway')::interval + interval '1 second'
 $$;
 
 -- Purge, check the bound, insert, audit.
@@ -856,8 +857,8 @@ BEGIN
                                  'revoke_session');
 END $$;
 
--- By the token's jti, else by its SHA-256; kept until the token's own exp (+ leeway), after
--- which it cannot verify.
+-- By the token's jti, else by its SHA-256; kept until the token's own exp (+ leeway and the
+-- second of the clock's resolution), after which it cannot verify.
 CREATE FUNCTION auth.revoke_token(token text, reason text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -870,6 +871,7 @@ BEGIN
         CASE WHEN t.exp IS NULL THEN auth_private._revocation_expiry(now())
              WHEN t.exp > 9e12 THEN 'infinity'::timestamptz
              ELSE greatest(to_timestamp(t.exp), now()) + current_setting('auth.leeway')::interval
+                  + interval '1 second'
         END,
         $2, 'revoke_token');
 END $$;

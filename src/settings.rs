@@ -150,7 +150,7 @@ pub fn register() {
         c"Tokens whose exp - iat exceeds this are refused; revocation entries are kept this long.",
         c"Legacy anon and service_role API keys (JWTs of the legacy secret) are exempt.",
         &MAX_TOKEN_LIFETIME_SECS,
-        60,
+        1,
         i32::MAX,
         GucContext::Suset,
         GucFlags::UNIT_S,

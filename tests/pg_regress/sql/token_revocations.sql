@@ -73,8 +73,8 @@ SELECT kind, subject, session_id, jti, token_hash ~ '^sha256:[0-9a-f]{64}$' AS h
        issued_before IS NOT NULL AS has_cutoff, reason, actor = session_user AS actor_is_caller,
        expires_at > now() AS live
 FROM auth.token_revocations ORDER BY id;
--- The entry of a hashed token is kept until the token's exp (+ leeway), a subject's for
--- auth.max_token_lifetime + 2 * auth.leeway after its cut-off.
+-- The entry of a hashed token is kept until the token's exp (+ leeway + 1 s), a subject's for
+-- auth.max_token_lifetime + 2 * auth.leeway + 1 s after its cut-off.
 SELECT kind, expires_at - coalesce(issued_before, to_timestamp(:now_s + 3600)) AS kept_for
 FROM auth.token_revocations WHERE kind IN ('subject', 'token') ORDER BY id;
 SELECT count(*) AS rows_with_a_token FROM auth.token_revocations r
