@@ -112,7 +112,7 @@ fn derive(
             // jti: the token itself is not known here).
             let revoked = revocations::current()?;
             return Ok(postgrest_claims(&set, &text)
-                .filter(|v| tokens::revoked_by(&revoked, v, None).is_none()));
+                .filter(|v| tokens::revoked_by(&revoked.set, v, None).is_none()));
         }
         ClaimsSource::Postgrest => return Ok(None),
         ClaimsSource::Verified if bound => text.into_owned(),

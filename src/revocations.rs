@@ -34,21 +34,48 @@ use crate::keyset::{self, Change};
 use crate::statement::{self, StatementId};
 use crate::{claims, latest, settings, tokens};
 
+/// A copy of the revocations and its generation: a number this backend never gave another copy,
+/// so that a token checked against it need not be checked again while it is current.
+#[derive(Clone, Default)]
+pub struct Revocations {
+    pub set: RevocationSet,
+    pub generation: u64,
+}
+
+impl Revocations {
+    fn new(set: RevocationSet) -> Rc<Revocations> {
+        Rc::new(Revocations {
+            set,
+            generation: next_generation(),
+        })
+    }
+}
+
+fn next_generation() -> u64 {
+    GENERATION.with(|g| {
+        let next = g.get() + 1;
+        g.set(next);
+        next
+    })
+}
+
 struct Cache {
     /// The statement the set is fixed for.
     statement: StatementId,
     /// The table it was read from (a re-created table is read in full).
     table: pg_sys::Oid,
-    set: Rc<RevocationSet>,
+    set: Rc<Revocations>,
     /// The xmin of the snapshot of the last read: rows of older transactions were all read.
     xmin: u64,
 }
 
 thread_local! {
     static CACHE: RefCell<Option<Cache>> = const { RefCell::new(None) };
+    /// The last generation given out (0 is never one).
+    static GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// Read inside a transaction that changed the extension's tables (it includes its own
     /// uncommitted rows): kept for one statement only, never merged into CACHE.
-    static PRIVATE: RefCell<Option<(StatementId, Rc<RevocationSet>)>> = const { RefCell::new(None) };
+    static PRIVATE: RefCell<Option<(StatementId, Rc<Revocations>)>> = const { RefCell::new(None) };
 }
 
 /// The entries of rows written by transactions at or after `since` (None: every entry), and the
@@ -90,15 +117,32 @@ fn max_entries() -> usize {
 }
 
 /// The revocations as committed, for this statement (or as this transaction changed them).
-pub fn current() -> Result<Rc<RevocationSet>, AuthError> {
+pub fn current() -> Result<Rc<Revocations>, AuthError> {
     // Processes the invalidations that arrived before this statement (once per statement).
     keyset::current()?;
+    after_keyset()
+}
+
+/// [`current`] for a caller that has just called `keyset::current()` in this statement.
+pub fn after_keyset() -> Result<Rc<Revocations>, AuthError> {
     let statement = statement::current();
+    let changed_in_xact = keyset::changed_in_xact();
+    // The common case first: the copy fixed for this statement.
+    if !changed_in_xact {
+        if let Some(set) = CACHE.with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|c| c.statement == statement)
+                .map(|c| c.set.clone())
+        }) {
+            return Ok(set);
+        }
+    }
     let Some(table) = catalog::relations()?.revocations else {
         // A database still at a release before 0.3.0: no revocations table, nothing revoked.
-        return Ok(Rc::new(RevocationSet::default()));
+        return Ok(Rc::new(Revocations::default()));
     };
-    if keyset::changed_in_xact() {
+    if changed_in_xact {
         if let Some(set) = PRIVATE.with(|p| {
             p.borrow()
                 .as_ref()
@@ -107,7 +151,7 @@ pub fn current() -> Result<Rc<RevocationSet>, AuthError> {
         }) {
             return Ok(set);
         }
-        let set = Rc::new(from_rows(read_rows(None)?.0));
+        let set = Revocations::new(from_rows(read_rows(None)?.0));
         PRIVATE.with(|p| *p.borrow_mut() = Some((statement, set.clone())));
         return Ok(set);
     }
@@ -115,17 +159,12 @@ pub fn current() -> Result<Rc<RevocationSet>, AuthError> {
         c.borrow()
             .as_ref()
             .filter(|c| c.table == table)
-            .map(|c| (c.statement, c.set.clone(), c.xmin))
+            .map(|c| (c.set.clone(), c.xmin))
     });
-    if let Some((fixed_for, set, _)) = &cached {
-        if *fixed_for == statement {
-            return Ok(set.clone());
-        }
-    }
     let reset = keyset::take_reset();
     let stale = keyset::take_stale(Part::Revocations);
     let (base, since) = match cached {
-        Some((_, set, _)) if !stale && !reset => {
+        Some((set, _)) if !stale && !reset => {
             CACHE.with(|c| {
                 if let Some(c) = c.borrow_mut().as_mut() {
                     c.statement = statement;
@@ -133,26 +172,34 @@ pub fn current() -> Result<Rc<RevocationSet>, AuthError> {
             });
             return Ok(set);
         }
-        Some((_, set, xmin)) if !reset => (Some(set), Some(xmin)),
+        Some((set, xmin)) if !reset => (Some(set), Some(xmin)),
         _ => (None, None),
     };
     // Until a read succeeds, the old set must not be used again (and the next read is full).
     CACHE.with(|c| *c.borrow_mut() = None);
     let (rows, xmin) = read_rows(since)?;
     let set = match base {
-        Some(mut set) if set.len() + rows.len() <= max_entries() => {
-            let merged = Rc::make_mut(&mut set);
-            for e in rows {
-                merged.insert(e);
+        Some(mut set) if set.set.len() + rows.len() <= max_entries() => {
+            if !rows.is_empty() {
+                let merged = Rc::make_mut(&mut set);
+                for e in rows {
+                    merged.set.insert(e);
+                }
+                merged.generation = next_generation();
             }
             set
         }
         Some(_) => {
             // Over the bound: read everything again, which leaves out expired entries.
             let (rows, xmin) = read_rows(None)?;
-            return Ok(keep(statement, table, Rc::new(from_rows(rows)), xmin));
+            return Ok(keep(
+                statement,
+                table,
+                Revocations::new(from_rows(rows)),
+                xmin,
+            ));
         }
-        None => Rc::new(from_rows(rows)),
+        None => Revocations::new(from_rows(rows)),
     };
     Ok(keep(statement, table, set, xmin))
 }
@@ -168,9 +215,9 @@ fn from_rows(rows: Vec<RevocationEntry>) -> RevocationSet {
 fn keep(
     statement: StatementId,
     table: pg_sys::Oid,
-    set: Rc<RevocationSet>,
+    set: Rc<Revocations>,
     xmin: u64,
-) -> Rc<RevocationSet> {
+) -> Rc<Revocations> {
     CACHE.with(|c| {
         *c.borrow_mut() = Some(Cache {
             statement,
@@ -187,7 +234,7 @@ pub fn held() -> (usize, usize) {
     CACHE.with(|c| {
         c.borrow()
             .as_ref()
-            .map(|c| (c.set.len(), c.set.bytes()))
+            .map(|c| (c.set.set.len(), c.set.set.bytes()))
             .unwrap_or((0, 0))
     })
 }

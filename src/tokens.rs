@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use pg_auth_keys_jose::{self as jose, Alg, ClaimRules, RevocationSet, SigningKey, TokenError};
 use pgrx::prelude::*;
+use revocations::Revocations;
 use serde_json::{json, Map, Value};
 
 use crate::api_keys;
@@ -34,6 +35,12 @@ pub struct Verified {
     legacy_api_key: bool,
     /// SHA-256 of the whole token, computed when a revocation by hash must be checked.
     hash: std::cell::OnceCell<[u8; 32]>,
+    /// The generation of the revocations (revocations.rs) this token was last found unrevoked
+    /// in (0: never): a cache hit checks again only when the revocations changed.
+    unrevoked_in: std::cell::Cell<u64>,
+    /// The auth.max_token_lifetime this token (one with `iat`, whose check does not depend on
+    /// the time) was found within (-1: never).
+    within_lifetime: std::cell::Cell<i32>,
     /// The claims as a flat jsonb value, encoded on first use: a cache hit returns a copy of it
     /// instead of cloning the map, printing it as text and parsing that with jsonb_in.
     jsonb: std::cell::OnceCell<Box<[u8]>>,
@@ -45,6 +52,8 @@ impl Verified {
             claims,
             legacy_api_key: false,
             hash: std::cell::OnceCell::new(),
+            unrevoked_in: std::cell::Cell::new(0),
+            within_lifetime: std::cell::Cell::new(-1),
             jsonb: std::cell::OnceCell::new(),
         }
     }
@@ -234,15 +243,20 @@ fn is_legacy_api_key(set: &KeySet, parsed: &jose::ParsedToken, claims: &Claims) 
 
 /// auth.max_token_lifetime at the current time (legacy API keys are exempt).
 fn check_lifetime_now(v: &Verified) -> Result<(), TokenError> {
-    if v.legacy_api_key {
+    let max = settings::MAX_TOKEN_LIFETIME_SECS.get();
+    if v.legacy_api_key || v.within_lifetime.get() == max {
         return Ok(());
     }
     jose::check_lifetime(
         &v.claims,
         now_secs(),
         settings::LEEWAY_SECS.get() as i64,
-        settings::MAX_TOKEN_LIFETIME_SECS.get() as i64,
-    )
+        max as i64,
+    )?;
+    if v.claims.get("iat").is_some_and(Value::is_number) {
+        v.within_lifetime.set(max);
+    }
+    Ok(())
 }
 
 /// The id of the revocation entry that refuses `v` (the token `token`), if any.
@@ -254,12 +268,19 @@ pub fn revoked_by(revoked: &RevocationSet, v: &Verified, token: Option<&str>) ->
 }
 
 /// The checks that follow a valid signature and claims, on every verification including cache
-/// hits: the lifetime bound, then the revocations.
-fn check_not_revoked(revoked: &RevocationSet, v: &Verified, token: &str) -> Result<(), TokenError> {
+/// hits: the lifetime bound, then the revocations (looked up again only when they changed since
+/// this token was last found unrevoked).
+fn check_not_revoked(revoked: &Revocations, v: &Verified, token: &str) -> Result<(), TokenError> {
     check_lifetime_now(v)?;
-    match revoked_by(revoked, v, Some(token)) {
+    if v.unrevoked_in.get() == revoked.generation {
+        return Ok(());
+    }
+    match revoked_by(&revoked.set, v, Some(token)) {
         Some(_) => Err(TokenError::Revoked),
-        None => Ok(()),
+        None => {
+            v.unrevoked_in.set(revoked.generation);
+            Ok(())
+        }
     }
 }
 
@@ -267,7 +288,7 @@ fn check_not_revoked(revoked: &RevocationSet, v: &Verified, token: &str) -> Resu
 pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
     let store = shmem::store()?;
     let set = keyset::current()?;
-    let revoked = revocations::current()?;
+    let revoked = revocations::after_keyset()?;
     let result = verify_with_cache(&set, &revoked, token, &store);
     match &result {
         Ok(_) => store.count(Stat::VerifyOk),
@@ -281,7 +302,7 @@ pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
 
 fn verify_with_cache(
     set: &Rc<KeySet>,
-    revoked: &RevocationSet,
+    revoked: &Revocations,
     token: &str,
     store: &shmem::Store,
 ) -> Result<Rc<Verified>, TokenError> {
@@ -399,7 +420,7 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
         v.legacy_api_key = is_legacy_api_key(&set, &p, &v.claims);
         jose::check_claims(&v.claims, &claim_rules())?;
         check_lifetime_now(&v)?;
-        if let Some(id) = revoked_by(&revoked, &v, Some(token)) {
+        if let Some(id) = revoked_by(&revoked.set, &v, Some(token)) {
             revocation = json!({ "id": id });
             return Err(TokenError::Revoked);
         }
