@@ -210,7 +210,8 @@ impl RevocationSet {
 /// The lifetime bound (`auth.max_token_lifetime`): a token whose `exp - iat` exceeds
 /// `max_lifetime` seconds is refused. A token without `iat` is refused when its `exp` is more than
 /// `max_lifetime + leeway` seconds after `now`: so that any token that was ever accepted before a
-/// revocation has expired `max_lifetime + 2 * leeway` after it, when its entry may be purged.
+/// revocation is refused as expired `max_lifetime + 2 * leeway` (and the second of a clock read
+/// in whole seconds) after it, when its entry may be purged (sql/token_revocations.sql).
 pub fn check_lifetime(
     claims: &Map<String, Value>,
     now: i64,
