@@ -433,26 +433,29 @@ SQL
 }
 # In a new session: seconds of its first verification (which loads the key set and the
 # revocations), of verifying every ES256 token of item 1 once (cold: each a cache miss), and of
-# WARM_CALLS calls with one token (warm: cache hits).
+# WARM_CALLS calls with one token (warm: cache hits), and of the first verification after this
+# session committed a revocation (it reads what it changed again; the revocations incrementally).
 revocations_round() {
     sql <<SQL | paste -sd'|'
 SELECT bench.seconds('SELECT auth.verify_jwt(tok) FROM bench.tokens WHERE alg = ''ES256'' AND n = 0');
 SELECT bench.seconds('SELECT count(auth.verify_jwt(tok)) FROM bench.cold_es256');
 SELECT bench.seconds('SELECT count(auth.verify_jwt(o.tok)) FROM generate_series(1, $WARM_CALLS) g CROSS JOIN bench.one o');
+SELECT auth.revoke_session('bench-sign-out-' || pg_backend_pid());
+SELECT bench.seconds('SELECT auth.verify_jwt(tok) FROM bench.one');
 SQL
 }
 
 REVOCATIONS="${BENCH_REVOCATIONS:-100000}"
 say "8. verification with $REVOCATIONS live token revocations vs none (ES256, cold and warm), $ROUNDS rounds"
-R_COLD=() R_WARM=() R_LOAD=() N_COLD=() N_WARM=() N_LOAD=()
+R_COLD=() R_WARM=() R_LOAD=() R_NEXT=() N_COLD=() N_WARM=() N_LOAD=() N_NEXT=()
 for ((r = 1; r <= ROUNDS; r++)); do
     revocations_fill 0
-    IFS='|' read -r l c w <<<"$(revocations_round)"
-    N_LOAD+=("$l"); N_COLD+=("$c"); N_WARM+=("$w")
+    IFS='|' read -r l c w _ x <<<"$(revocations_round)"
+    N_LOAD+=("$l"); N_COLD+=("$c"); N_WARM+=("$w"); N_NEXT+=("$x")
     revocations_fill "$REVOCATIONS"
-    IFS='|' read -r L C W <<<"$(revocations_round)"
-    R_LOAD+=("$L"); R_COLD+=("$C"); R_WARM+=("$W")
-    log_round "revocations round $r: none first ${l}s cold ${c}s warm ${w}s; $REVOCATIONS first ${L}s cold ${C}s warm ${W}s"
+    IFS='|' read -r L C W _ X <<<"$(revocations_round)"
+    R_LOAD+=("$L"); R_COLD+=("$C"); R_WARM+=("$W"); R_NEXT+=("$X")
+    log_round "revocations round $r: none first ${l}s cold ${c}s warm ${w}s after-revoke ${x}s; $REVOCATIONS first ${L}s cold ${C}s warm ${W}s after-revoke ${X}s"
 done
 revocations_fill 0
 c="$(best_min "${N_COLD[@]}")"; C="$(best_min "${R_COLD[@]}")"
@@ -466,6 +469,9 @@ row "8" "warm verify_jwt, $REVOCATIONS revocations" "$(fmt "$(calc "$W * 1e6 / $
 l="$(best_min "${N_LOAD[@]}")"; L="$(best_min "${R_LOAD[@]}")"
 row "8" "a session's first verification (reads $REVOCATIONS revocations)" "$(fmt "$(calc "$L * 1000")" 1) ms" \
     "no revocations" "$(fmt "$(calc "$l * 1000")" 1) ms" "$(fmt "$(calc "$L / $l")" 1)×" "(for reference)" ""
+x="$(best_min "${N_NEXT[@]}")"; X="$(best_min "${R_NEXT[@]}")"
+row "8" "the revoking session's next verification ($REVOCATIONS revocations; incremental read)" "$(fmt "$(calc "$X * 1000")" 2) ms" \
+    "no revocations" "$(fmt "$(calc "$x * 1000")" 2) ms" "$(fmt "$(calc "$X / $x")" 1)×" "(for reference)" ""
 fi
 
 # ---- the table --------------------------------------------------------------------------------
