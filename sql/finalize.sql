@@ -494,15 +494,18 @@ INSERT INTO auth_private._admin_functions VALUES
     ('auth.delete_key(text)'), ('auth.sign_jwt(jsonb, text)'),
     ('auth.create_api_key(text, text, name)'), ('auth.revoke_api_key(uuid, text, boolean)'),
     ('auth.delete_api_key(uuid, text, boolean)'), ('auth.reveal_api_key(uuid)'),
-    ('auth.import_legacy_api_key(text)'), ('auth.set_legacy_api_keys_enabled(boolean)');
+    ('auth.import_legacy_api_key(text)'), ('auth.set_legacy_api_keys_enabled(boolean)'),
+    ('auth.revoke_tokens(text, timestamptz, text)'), ('auth.revoke_session(text, text)'),
+    ('auth.revoke_token(text, text)');
 REVOKE ALL ON auth_private._admin_functions FROM PUBLIC;
 
 -- Functions are executable by PUBLIC by default: take that away from everything internal and
 -- everything administrative. What remains for PUBLIC: verification, claims, jwks, version,
--- stats, pre_request / postgrest_pre_config, and three internal functions the public API calls
--- with the caller's privileges: auth_private._public_jwk (a pure function of public bytes, called
--- by the auth.keys view), auth_private._verify_api_key (called by auth.verify_api_key) and
--- auth_private._pre_request (called by auth.pre_request; it returns a refusal or a role).
+-- stats, pre_request / postgrest_pre_config, sign_out (the caller's own tokens), and three
+-- internal functions the public API calls with the caller's privileges: auth_private._public_jwk
+-- (a pure function of public bytes, called by the auth.keys view), auth_private._verify_api_key
+-- (called by auth.verify_api_key) and auth_private._pre_request (called by auth.pre_request; it
+-- returns a refusal or a role).
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA auth_private FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION auth_private._public_jwk(text, bytea, text),
     auth_private._verify_api_key(text), auth_private._pre_request() TO PUBLIC;
@@ -529,8 +532,9 @@ BEGIN
     FOR f IN SELECT a.fn FROM auth_private._admin_functions a LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f, $1);
     END LOOP;
-    EXECUTE format('GRANT SELECT ON %s, %s, %s TO %I', 'auth.keys'::regclass,
-                   'auth.api_keys'::regclass, 'auth.key_events'::regclass, $1);
+    EXECUTE format('GRANT SELECT ON %s, %s, %s, %s TO %I', 'auth.keys'::regclass,
+                   'auth.api_keys'::regclass, 'auth.key_events'::regclass,
+                   'auth.token_revocations'::regclass, $1);
 END $$;
 REVOKE EXECUTE ON FUNCTION auth.grant_admin(name) FROM PUBLIC;
 

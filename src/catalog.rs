@@ -31,6 +31,8 @@ pub struct Relations {
     /// None before release 0.2.0, which added API keys.
     pub api_keys: Option<pg_sys::Oid>,
     pub switches: Option<pg_sys::Oid>,
+    /// None before release 0.3.0, which added token revocations.
+    pub revocations: Option<pg_sys::Oid>,
 }
 
 impl Relations {
@@ -47,10 +49,11 @@ impl Relations {
 pub enum Part {
     SigningKeys,
     ApiKeys,
+    Revocations,
 }
 
 impl Part {
-    pub const ALL: [Part; 2] = [Part::SigningKeys, Part::ApiKeys];
+    pub const ALL: [Part; 3] = [Part::SigningKeys, Part::ApiKeys, Part::Revocations];
 }
 
 thread_local! {
@@ -60,8 +63,8 @@ thread_local! {
     static RESOLVE_AGAIN: Cell<bool> = const { Cell::new(false) };
     /// The table OIDs of `CACHED` with their parts, readable from an invalidation callback
     /// without borrowing.
-    static OIDS: Cell<[(pg_sys::Oid, Part); 3]> =
-        const { Cell::new([(pg_sys::InvalidOid, Part::SigningKeys); 3]) };
+    static OIDS: Cell<[(pg_sys::Oid, Part); 4]> =
+        const { Cell::new([(pg_sys::InvalidOid, Part::SigningKeys); 4]) };
 }
 
 fn not_installed() -> AuthError {
@@ -85,6 +88,10 @@ pub fn relations() -> Result<Relations, AuthError> {
             (r.keys, Part::SigningKeys),
             (r.api_keys.unwrap_or(pg_sys::InvalidOid), Part::ApiKeys),
             (r.switches.unwrap_or(pg_sys::InvalidOid), Part::ApiKeys),
+            (
+                r.revocations.unwrap_or(pg_sys::InvalidOid),
+                Part::Revocations,
+            ),
         ])
     });
     CACHED.with(|c| *c.borrow_mut() = Some(r.clone()));
@@ -134,6 +141,7 @@ fn look_up() -> Result<Relations, AuthError> {
                 keys,
                 api_keys: member(schema, c"_api_keys"),
                 switches: member(schema, c"_switches"),
+                revocations: member(schema, c"_token_revocations"),
             });
         }
     }

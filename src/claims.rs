@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::errors::{AuthError, OrRaise};
 use crate::keyset::{self, KeySet};
+use crate::revocations;
 use crate::settings::{self, ClaimsSource};
 use crate::statement::{self, StatementId};
 use crate::tokens::{self, Verified};
@@ -133,7 +134,13 @@ fn derive(
     let set = keyset::current()?;
     let text = String::from_utf8_lossy(raw);
     let token = match source {
-        ClaimsSource::Postgrest if !text.is_empty() => return Ok(postgrest_claims(&set, &text)),
+        ClaimsSource::Postgrest if !text.is_empty() => {
+            // Claims PostgREST verified are still subject to revocations (by subject, session or
+            // jti: the token itself is not known here).
+            let revoked = revocations::current()?;
+            return Ok(postgrest_claims(&set, &text)
+                .filter(|v| tokens::revoked_by(&revoked.set, v, None).is_none()));
+        }
         ClaimsSource::Postgrest => return Ok(None),
         ClaimsSource::Verified if bound => text.into_owned(),
         ClaimsSource::Verified => match credential_of(&text) {

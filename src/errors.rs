@@ -18,6 +18,9 @@ pub enum AuthError {
     /// An API key was refused: 28000.
     #[error("{0}")]
     ApiKey(#[from] ApiKeyRefusal),
+    /// The caller has no verified claims where the function needs them (auth.sign_out): 28000.
+    #[error("{0}")]
+    NotAuthenticated(String),
     /// Sealing or opening a private key, HMAC secret or secret API key failed: 55000 when the
     /// key-encryption key that sealed it is missing (or the root key unusable), XX001
     /// data_corrupted when the sealed value is damaged.
@@ -46,7 +49,7 @@ const KEK_HINT: &str = "the key-encryption key is auth.root_key, auth.previous_r
 impl AuthError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
-            AuthError::Token(_) | AuthError::ApiKey(_) => {
+            AuthError::Token(_) | AuthError::ApiKey(_) | AuthError::NotAuthenticated(_) => {
                 PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
             }
             AuthError::Sealed(

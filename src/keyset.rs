@@ -179,6 +179,9 @@ thread_local! {
     static STALE: Cell<[bool; Part::ALL.len()]> = const { Cell::new([false; Part::ALL.len()]) };
     /// A key table was written in this transaction.
     static CHANGED_IN_XACT: Cell<bool> = const { Cell::new(false) };
+    /// The backend fell behind the invalidation queue (or a read failed): a part that reads
+    /// incrementally (revocations.rs) must read everything again.
+    static RESET: Cell<bool> = const { Cell::new(false) };
 }
 
 #[pg_guard]
@@ -187,6 +190,7 @@ unsafe extern "C-unwind" fn relcache_callback(_arg: pg_sys::Datum, relid: pg_sys
     // changed. No catalog access is allowed here: just remember it.
     if relid == pg_sys::InvalidOid {
         mark_stale(&Part::ALL);
+        RESET.with(|r| r.set(true));
         catalog::forget();
     } else if let Some(part) = catalog::part_of(relid) {
         mark_stale(&[part]);
@@ -214,6 +218,11 @@ pub fn take_stale(part: Part) -> bool {
         s.set(stale);
         was
     })
+}
+
+/// Did a reset happen since the last call (then nothing read before it may be kept)?
+pub fn take_reset() -> bool {
+    RESET.with(|r| r.replace(false))
 }
 
 #[pg_guard]
@@ -405,6 +414,7 @@ pub fn changed_in_xact() -> bool {
 pub enum Change {
     SigningKeys,
     ApiKeys,
+    Revocations,
 }
 
 /// Called by the statement triggers on the key tables (sql/finalize.sql), inside the writing
@@ -417,6 +427,7 @@ pub fn note_change(change: Change) -> Result<(), AuthError> {
     let relid = match change {
         Change::SigningKeys => relations.keys,
         Change::ApiKeys => relations.api_keys.unwrap_or(relations.keys),
+        Change::Revocations => relations.revocations.unwrap_or(relations.keys),
     };
     // SAFETY: queues a transactional invalidation message for a relation that exists.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };

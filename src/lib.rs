@@ -18,6 +18,7 @@ mod latest;
 mod planner;
 mod postgrest;
 mod rekey;
+mod revocations;
 mod root_key;
 mod settings;
 mod shmem;
@@ -41,6 +42,16 @@ pgrx::extension_sql_file!(
         postgrest::auth::_request_refusal,
         api_keys::auth::_role_allowed,
         api_keys::auth::_role_elevated,
+    ]
+);
+pgrx::extension_sql_file!(
+    "../sql/token_revocations.sql",
+    name = "token_revocations",
+    requires = [
+        "api_keys",
+        revocations::auth::_token_revocations_changed,
+        revocations::auth::_token_revocation_target,
+        revocations::auth::_caller_subject,
     ]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

@@ -48,6 +48,12 @@ pub static MAX_KEYS: GucSetting<i32> = GucSetting::<i32>::new(64);
 /// 2048 entries of about 4.5 KiB each (measured: bench item 6) bound the cache near 9 MiB.
 pub static TOKEN_CACHE_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(2048);
 
+/// Longest `exp - iat` a token may have (one week: the longest access-token lifetime hosted auth
+/// servers allow). Revocation entries are kept this long after their cut-off, and no longer.
+pub static MAX_TOKEN_LIFETIME_SECS: GucSetting<i32> = GucSetting::<i32>::new(7 * 24 * 3600);
+/// Live revocation entries a database may hold; each backend keeps all of them in memory.
+pub static MAX_TOKEN_REVOCATIONS: GucSetting<i32> = GucSetting::<i32>::new(1_000_000);
+
 pub fn register() {
     debug_assert_eq!(DEFAULT_ALLOWED_ROLES_C.to_str(), Ok(DEFAULT_ALLOWED_ROLES));
     debug_assert_eq!(
@@ -176,6 +182,26 @@ pub fn register() {
     );
     // auth.root_key and auth.previous_root_key: configuration file only, shown to superusers only.
     crate::root_key::register();
+    GucRegistry::define_int_guc(
+        c"auth.max_token_lifetime",
+        c"Tokens whose exp - iat exceeds this are refused; revocation entries are kept this long.",
+        c"Legacy anon and service_role API keys (JWTs of the legacy secret) are exempt.",
+        &MAX_TOKEN_LIFETIME_SECS,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"auth.max_token_revocations",
+        c"Live token revocation entries a database may hold; revoking more is refused.",
+        c"",
+        &MAX_TOKEN_REVOCATIONS,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"auth.token_cache_entries",
         c"Verified tokens cached per backend (0 disables the cache).",

@@ -29,6 +29,10 @@ mod auth {
             "shared_memory_bytes".into(),
             shmem::bytes_for(store.nslots()).into(),
         );
+        // This backend's copy of the token revocations (each backend holds one).
+        let (entries, bytes) = crate::revocations::held();
+        out.insert("token_revocations".into(), entries.into());
+        out.insert("token_revocation_bytes".into(), bytes.into());
         pgrx::JsonB(serde_json::Value::Object(out))
     }
 }

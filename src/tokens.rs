@@ -11,13 +11,17 @@ use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pg_auth_keys_jose::{self as jose, Alg, ClaimRules, RoleClaim, RoleList, TokenError};
+use pg_auth_keys_jose::{
+    self as jose, Alg, ClaimRules, RevocationSet, RoleClaim, RoleList, TokenError,
+};
 use pgrx::prelude::*;
+use revocations::Revocations;
 use serde_json::{json, Map, Value};
 
 use crate::errors::{AuthError, OrRaise};
 use crate::jsonb_arg::JsonbArg;
 use crate::keyset::{self, KeySet};
+use crate::revocations;
 use crate::settings;
 use crate::shmem::{self, Stat};
 use crate::statement::{self, StatementId};
@@ -28,6 +32,17 @@ pub type Claims = Map<String, Value>;
 /// A token whose signature verified with a trusted key.
 pub struct Verified {
     pub claims: Claims,
+    /// A legacy anon / service_role API key (a token of the legacy secret with one of those
+    /// roles): exempt from auth.max_token_lifetime, since those keys are ten-year JWTs.
+    legacy_api_key: bool,
+    /// SHA-256 of the whole token, computed when a revocation by hash must be checked.
+    hash: std::cell::OnceCell<[u8; 32]>,
+    /// The generation of the revocations (revocations.rs) this token was last found unrevoked
+    /// in (0: never): a cache hit checks again only when the revocations changed.
+    unrevoked_in: std::cell::Cell<u64>,
+    /// The auth.max_token_lifetime this token (one with `iat`, whose check does not depend on
+    /// the time) was found within (-1: never).
+    within_lifetime: std::cell::Cell<i32>,
     /// The claims as a flat jsonb value, encoded on first use: a cache hit returns a copy of it
     /// instead of cloning the map, printing it as text and parsing that with jsonb_in.
     jsonb: std::cell::OnceCell<Box<[u8]>>,
@@ -37,6 +52,10 @@ impl Verified {
     pub fn new(claims: Claims) -> Verified {
         Verified {
             claims,
+            legacy_api_key: false,
+            hash: std::cell::OnceCell::new(),
+            unrevoked_in: std::cell::Cell::new(0),
+            within_lifetime: std::cell::Cell::new(-1),
             jsonb: std::cell::OnceCell::new(),
         }
     }
@@ -226,14 +245,73 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
 
 fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, AuthError> {
     let parsed = verify_signature(set, token)?;
-    Ok(Verified::from_payload(parsed.claims()?, parsed.payload()))
+    let mut verified = Verified::from_payload(parsed.claims()?, parsed.payload());
+    verified.legacy_api_key = is_legacy_api_key(set, &parsed, &verified.claims);
+    Ok(verified)
+}
+
+/// Signed by the legacy secret (no kid verifies only with it) with role anon or service_role.
+fn is_legacy_api_key(set: &KeySet, parsed: &jose::ParsedToken, claims: &Claims) -> bool {
+    let legacy = match parsed.kid() {
+        Some(kid) => set.get(kid).is_some_and(|e| e.is_legacy),
+        None => true,
+    };
+    legacy
+        && matches!(
+            claims.get("role").and_then(Value::as_str),
+            Some("anon" | "service_role")
+        )
+}
+
+/// auth.max_token_lifetime at the current time (legacy API keys are exempt).
+fn check_lifetime_now(v: &Verified) -> Result<(), TokenError> {
+    let max = settings::MAX_TOKEN_LIFETIME_SECS.get();
+    if v.legacy_api_key || v.within_lifetime.get() == max {
+        return Ok(());
+    }
+    jose::check_lifetime(
+        &v.claims,
+        now_secs(),
+        settings::LEEWAY_SECS.get() as i64,
+        max as i64,
+    )?;
+    if v.claims.get("iat").is_some_and(Value::is_number) {
+        v.within_lifetime.set(max);
+    }
+    Ok(())
+}
+
+/// The id of the revocation entry that refuses `v` (the token `token`), if any.
+pub fn revoked_by(revoked: &RevocationSet, v: &Verified, token: Option<&str>) -> Option<i64> {
+    revoked.matching(&v.claims, || {
+        *v.hash
+            .get_or_init(|| token.map(jose::api_key_hash).unwrap_or([0; 32]))
+    })
+}
+
+/// The checks that follow a valid signature and claims, on every verification including cache
+/// hits: the lifetime bound, then the revocations (looked up again only when they changed since
+/// this token was last found unrevoked).
+fn check_not_revoked(revoked: &Revocations, v: &Verified, token: &str) -> Result<(), TokenError> {
+    check_lifetime_now(v)?;
+    if v.unrevoked_in.get() == revoked.generation {
+        return Ok(());
+    }
+    match revoked_by(&revoked.set, v, Some(token)) {
+        Some(_) => Err(TokenError::Revoked),
+        None => {
+            v.unrevoked_in.set(revoked.generation);
+            Ok(())
+        }
+    }
 }
 
 /// Verify a token completely (signature, key state, claims), counting the outcome.
 pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
     let store = shmem::store()?;
     let set = keyset::current()?;
-    let result = verify_with_cache(&set, token, &store);
+    let revoked = revocations::after_keyset()?;
+    let result = verify_with_cache(&set, &revoked, token, &store);
     match &result {
         Ok(_) => store.count(Stat::VerifyOk),
         Err(AuthError::Token(e)) => {
@@ -247,6 +325,7 @@ pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
 
 fn verify_with_cache(
     set: &Rc<KeySet>,
+    revoked: &Revocations,
     token: &str,
     store: &shmem::Store,
 ) -> Result<Rc<Verified>, AuthError> {
@@ -262,11 +341,13 @@ fn verify_with_cache(
     if let Some(v) = hit {
         store.count(Stat::TokenCacheHit);
         check_now(&v.claims)?;
+        check_not_revoked(revoked, &v, token)?;
         return Ok(v);
     }
     store.count(Stat::TokenCacheMiss);
     let verified = Rc::new(verify_uncached(set, token)?);
     check_now(&verified.claims)?;
+    check_not_revoked(revoked, &verified, token)?;
     if capacity > 0 {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
@@ -357,23 +438,39 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
     let key = entry.map(|e| {
         json!({"kid": e.kid, "alg": e.alg.as_str(), "state": e.state.as_str(), "is_legacy": e.is_legacy})
     });
+    let revoked = revocations::current()?;
+    let mut revocation = Value::Null;
     let outcome = verify_signature(&set, token).and_then(|p| {
-        let claims = p.claims()?;
-        jose::check_claims(&claims, &claim_rules())?;
-        check_api_key_claim(&claims)
+        let mut v = Verified::new(p.claims()?);
+        v.legacy_api_key = is_legacy_api_key(&set, &p, &v.claims);
+        jose::check_claims(&v.claims, &claim_rules())?;
+        check_api_key_claim(&v.claims)?;
+        check_lifetime_now(&v)?;
+        if let Some(id) = revoked_by(&revoked.set, &v, Some(token)) {
+            revocation = json!({ "id": id });
+            return Err(TokenError::Revoked.into());
+        }
+        Ok(())
     });
+    if let Some(id) = revocation.get("id").and_then(Value::as_i64) {
+        revocation = revocations::describe(id)?;
+    }
     let (valid, reason) = match outcome {
         Ok(()) => (true, Value::Null),
         Err(AuthError::Token(e)) => (false, json!(e.to_string())),
         Err(e) => return Err(e),
     };
-    Ok(json!({
+    let mut out = json!({
         "header": header,
         "claims_unverified": claims,
         "key": key.unwrap_or(Value::Null),
         "valid": valid,
         "reason": reason,
-    }))
+    });
+    if !revocation.is_null() {
+        out["revocation"] = revocation;
+    }
+    Ok(out)
 }
 
 /// Verification is STABLE, never IMMUTABLE: its answer depends on the clock and on the key set,

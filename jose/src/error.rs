@@ -53,6 +53,13 @@ pub enum TokenError {
     /// unknown: it is valid only while that key is.
     #[error("the token's api key is revoked or unknown")]
     ApiKeyRevoked,
+    /// A revocation entry (auth.revoke_tokens, revoke_session, revoke_token, sign_out) matches.
+    #[error("token revoked")]
+    Revoked,
+    /// `exp - iat` exceeds auth.max_token_lifetime: such a token could outlive the revocation
+    /// entries that are kept for that long.
+    #[error("lifetime too long")]
+    LifetimeTooLong,
 }
 
 impl TokenError {
@@ -80,11 +87,14 @@ impl TokenError {
             TokenError::Disabled => "disabled",
             TokenError::KeyUnavailable => "key_unavailable",
             TokenError::ApiKeyRevoked => "api_key_revoked",
+            TokenError::Revoked => "token_revoked",
+            TokenError::LifetimeTooLong => "lifetime_too_long",
         }
     }
 
     /// All reason codes, in a stable order (for fixed-size counter arrays in shared memory).
-    pub const REASON_CODES: [&'static str; 21] = [
+    /// New codes go at the end, so that earlier counters keep their positions.
+    pub const REASON_CODES: [&'static str; 23] = [
         "too_large",
         "malformed",
         "unsupported_alg",
@@ -106,6 +116,8 @@ impl TokenError {
         "disabled",
         "key_unavailable",
         "api_key_revoked",
+        "token_revoked",
+        "lifetime_too_long",
     ];
 }
 

@@ -15,6 +15,7 @@ mod json;
 mod jwk;
 mod keys;
 mod request;
+mod revocation;
 mod role_claim;
 mod roles;
 mod sealing;
@@ -33,6 +34,9 @@ pub use jwk::{import_jwk, import_jwks, import_pem, ImportedKey, MAX_KID_BYTES};
 pub use keys::{PreparedKey, SigningKey, VerifyKey, MAX_HMAC_KEY_BYTES, MAX_VERIFY_KEY_BYTES};
 pub use request::{
     from_browser, pre_request, Credential, Decision, Headers, Identity, Refusal, RequestRoles,
+};
+pub use revocation::{
+    check_lifetime, token_hash_value, RevocationEntry, RevocationKind, RevocationSet,
 };
 pub use role_claim::{RoleClaim, RoleClaimError, RoleClaimStep, MAX_ROLE_CLAIM_INDEX};
 pub use roles::{RoleList, DEFAULT_ALLOWED_ROLES, DEFAULT_ELEVATED_ROLES};

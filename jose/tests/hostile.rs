@@ -537,6 +537,7 @@ fn error_strings_and_codes() {
         TokenError::KeyUnavailable.to_string(),
         "key unavailable: key-encryption key missing"
     );
+    assert_eq!(TokenError::Revoked.to_string(), "token revoked");
     let all = [
         TokenError::TooLarge,
         TokenError::Malformed("x"),
@@ -559,6 +560,8 @@ fn error_strings_and_codes() {
         TokenError::Disabled,
         TokenError::KeyUnavailable,
         TokenError::ApiKeyRevoked,
+        TokenError::Revoked,
+        TokenError::LifetimeTooLong,
     ];
     let codes: Vec<&str> = all.iter().map(TokenError::reason_code).collect();
     assert_eq!(codes, TokenError::REASON_CODES);

@@ -65,6 +65,23 @@ pub fn check_jwt(client: &mut Client, token: &str) -> Result<(), String> {
         .map_err(|e| db_error(&e))
 }
 
+/// A new session of `cluster` in an open REPEATABLE READ transaction that bound `token` (a token
+/// of [`ALICE`]), its `auth.uid()` checked.
+pub fn alice_in_repeatable_read(cluster: &Cluster, token: &str) -> Client {
+    let mut user = cluster.connect();
+    user.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    text(
+        &mut user,
+        &format!("SELECT auth.authenticate('{token}')::text"),
+    );
+    assert_eq!(
+        opt_text(&mut user, "SELECT auth.uid()::text").as_deref(),
+        Some(ALICE)
+    );
+    user
+}
+
 /// The state of key `kid` in `auth.keys`; None when there is no such key.
 pub fn key_state(client: &mut Client, kid: &str) -> Option<String> {
     client

@@ -22,6 +22,7 @@
 
 pub mod keys;
 pub mod pgbouncer;
+pub mod pyjwt;
 
 use std::fs;
 use std::io::Write;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 
 use pg_auth_keys_cluster_tests::keys::{
-    key_state, opt_text, revoke, rotate_in_new_key, sign, verifies, ALICE,
+    alice_in_repeatable_read, key_state, opt_text, revoke, rotate_in_new_key, sign, verifies, ALICE,
 };
 use pg_auth_keys_cluster_tests::{text, Cluster};
 
@@ -21,17 +21,7 @@ fn revocation_reaches_an_open_transaction_of_another_session() {
     let old = rotate_in_new_key(&mut admin);
     let token = sign(&mut admin, ALICE);
 
-    let mut user = cluster.connect();
-    user.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        .unwrap();
-    text(
-        &mut user,
-        &format!("SELECT auth.authenticate('{token}')::text"),
-    );
-    assert_eq!(
-        opt_text(&mut user, "SELECT auth.uid()::text").as_deref(),
-        Some(ALICE)
-    );
+    let mut user = alice_in_repeatable_read(&cluster, &token);
 
     rotate_in_new_key(&mut admin);
     revoke(&mut admin, &old);

@@ -188,7 +188,9 @@ CREATE FUNCTION pg_temp.legacy_token(header text, payload text) RETURNS text LAN
     FROM (SELECT pg_temp.b64url(header) || '.' || pg_temp.b64url(payload) AS s) t
 $$;
 -- The SQL HMAC agrees with the extension's: a legacy token without kid, as Supabase made them.
-SELECT auth.verify_jwt(pg_temp.legacy_token('{"alg":"HS256","typ":"JWT"}', '{"role":"authenticated","exp":4102444800}')) ->> 'role' AS sql_hmac_verifies;
+-- (A user token of the legacy secret: an hour, within auth.max_token_lifetime.)
+SELECT auth.verify_jwt(pg_temp.legacy_token('{"alg":"HS256","typ":"JWT"}',
+    format('{"role":"authenticated","exp":%s}', extract(epoch FROM now())::bigint + 3600))) ->> 'role' AS sql_hmac_verifies;
 
 -- 1. NULL for every argument ------------------------------------------------------------------
 
