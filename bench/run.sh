@@ -19,7 +19,8 @@
 #   BENCH_PGBENCH_SECONDS [10]  length of each pgbench run (item 4)
 #   BENCH_CLIENTS [8]           pgbench clients
 #   BENCH_OPENSSL_SECONDS [3]   length of each `openssl speed` run
-#   BENCH_ITEMS [1 2 3 4 5 6 7] which measurements to run (7 builds bench/crypto with cargo)
+#   BENCH_ITEMS [1 2 3 4 5 6 7 8] which measurements to run (7 builds bench/crypto with cargo)
+#   BENCH_REVOCATIONS [100000]  live token revocations in item 8
 #   BENCH_PORT [54339], BENCH_KEEP_CLUSTER [0] (1: leave the cluster running at the end)
 #   PG_MAJOR, PG_CONFIG         the PostgreSQL to use (as for the other scripts; for 18 the
 #                               cluster is bench-cluster-pg18, the results build/bench-pg18/)
@@ -34,7 +35,7 @@ NOTES_ROWS=10000
 PGBENCH_SECONDS="${BENCH_PGBENCH_SECONDS:-10}"
 CLIENTS="${BENCH_CLIENTS:-8}"
 OPENSSL_SECONDS="${BENCH_OPENSSL_SECONDS:-3}"
-ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7}"
+ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7 8}"
 DB=bench
 
 BENCH_DIR="$REPO_ROOT/bench"
@@ -415,6 +416,63 @@ if [[ -n "$CRYPTO_BIN" ]]; then
 else
     row "7" "crypto backends outside PostgreSQL" "skipped" "" "" "" "" ""
 fi
+fi
+
+# ---- 8. verification with 100,000 live token revocations -------------------------------------
+if want 8; then
+
+# Fill auth_private._token_revocations with N live entries that match none of the bench tokens
+# (60% subjects, 30% sessions, 10% jtis; no hashed tokens), or empty it (N = 0).
+revocations_fill() {
+    sql <<SQL >/dev/null
+TRUNCATE auth_private._token_revocations;
+INSERT INTO auth_private._token_revocations (kind, value, issued_before, expires_at, reason)
+SELECT k, 'bench-' || g, CASE WHEN k = 'subject' THEN now() END, now() + interval '1 day', 'bench'
+FROM (SELECT g, CASE WHEN g % 10 < 6 THEN 'subject' WHEN g % 10 < 9 THEN 'session' ELSE 'jti' END AS k
+      FROM generate_series(1, $1) g) s;
+SQL
+}
+# In a new session: seconds of its first verification (which loads the key set and the
+# revocations), of verifying every ES256 token of item 1 once (cold: each a cache miss), and of
+# WARM_CALLS calls with one token (warm: cache hits), and of the first verification after this
+# session committed a revocation (it reads what it changed again; the revocations incrementally).
+revocations_round() {
+    sql <<SQL | paste -sd'|'
+SELECT bench.seconds('SELECT auth.verify_jwt(tok) FROM bench.tokens WHERE alg = ''ES256'' AND n = 0');
+SELECT bench.seconds('SELECT count(auth.verify_jwt(tok)) FROM bench.cold_es256');
+SELECT bench.seconds('SELECT count(auth.verify_jwt(o.tok)) FROM generate_series(1, $WARM_CALLS) g CROSS JOIN bench.one o');
+SELECT auth.revoke_session('bench-sign-out-' || pg_backend_pid());
+SELECT bench.seconds('SELECT auth.verify_jwt(tok) FROM bench.one');
+SQL
+}
+
+REVOCATIONS="${BENCH_REVOCATIONS:-100000}"
+say "8. verification with $REVOCATIONS live token revocations vs none (ES256, cold and warm), $ROUNDS rounds"
+R_COLD=() R_WARM=() R_LOAD=() R_NEXT=() N_COLD=() N_WARM=() N_LOAD=() N_NEXT=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    revocations_fill 0
+    IFS='|' read -r l c w _ x <<<"$(revocations_round)"
+    N_LOAD+=("$l"); N_COLD+=("$c"); N_WARM+=("$w"); N_NEXT+=("$x")
+    revocations_fill "$REVOCATIONS"
+    IFS='|' read -r L C W _ X <<<"$(revocations_round)"
+    R_LOAD+=("$L"); R_COLD+=("$C"); R_WARM+=("$W"); R_NEXT+=("$X")
+    log_round "revocations round $r: none first ${l}s cold ${c}s warm ${w}s after-revoke ${x}s; $REVOCATIONS first ${L}s cold ${C}s warm ${W}s after-revoke ${X}s"
+done
+revocations_fill 0
+c="$(best_min "${N_COLD[@]}")"; C="$(best_min "${R_COLD[@]}")"
+ratio="$(calc "$C / $c")"
+row "8" "cold ES256 verify_jwt, $REVOCATIONS revocations" "$(fmt "$(calc "$COLD_TOKENS / $C")") verify/s" \
+    "no revocations" "$(fmt "$(calc "$COLD_TOKENS / $c")") verify/s" "$(fmt "$ratio" 3)× time" "≤ 1.05×" "$(verdict "$ratio" "<=" 1.05)"
+w="$(best_min "${N_WARM[@]}")"; W="$(best_min "${R_WARM[@]}")"
+ratio="$(calc "$W / $w")"
+row "8" "warm verify_jwt, $REVOCATIONS revocations" "$(fmt "$(calc "$W * 1e6 / $WARM_CALLS")" 2) µs/call" \
+    "no revocations" "$(fmt "$(calc "$w * 1e6 / $WARM_CALLS")" 2) µs/call" "$(fmt "$ratio" 3)× time" "≤ 1.05×" "$(verdict "$ratio" "<=" 1.05)"
+l="$(best_min "${N_LOAD[@]}")"; L="$(best_min "${R_LOAD[@]}")"
+row "8" "a session's first verification (reads $REVOCATIONS revocations)" "$(fmt "$(calc "$L * 1000")" 1) ms" \
+    "no revocations" "$(fmt "$(calc "$l * 1000")" 1) ms" "$(fmt "$(calc "$L / $l")" 1)×" "(for reference)" ""
+x="$(best_min "${N_NEXT[@]}")"; X="$(best_min "${R_NEXT[@]}")"
+row "8" "the revoking session's next verification ($REVOCATIONS revocations; incremental read)" "$(fmt "$(calc "$X * 1000")" 2) ms" \
+    "no revocations" "$(fmt "$(calc "$x * 1000")" 2) ms" "$(fmt "$(calc "$X / $x")" 1)×" "(for reference)" ""
 fi
 
 # ---- the table --------------------------------------------------------------------------------

@@ -35,10 +35,17 @@ BEGIN
 END $$;
 
 -- One key per algorithm the project makes; all stay standby, which is trusted, and
--- auth.sign_jwt signs with a named key.
+-- auth.sign_jwt signs with a named key. The HS256 secret is imported, and kept here for the SQL
+-- verifier of item 5: the extension stores it sealed, so it cannot be read back.
+CREATE TABLE bench.hs256_secret AS
+SELECT sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')) AS secret;
 CREATE TABLE bench.keys (alg text PRIMARY KEY, kid text NOT NULL);
 INSERT INTO bench.keys
-SELECT alg, auth.create_key(alg, 'benchmark') FROM unnest(ARRAY['ES256', 'RS256', 'EdDSA', 'HS256']) alg;
+SELECT alg, auth.create_key(alg, 'benchmark') FROM unnest(ARRAY['ES256', 'RS256', 'EdDSA']) alg;
+INSERT INTO bench.keys
+SELECT 'HS256', auth.import_key(jsonb_build_object('kty', 'oct', 'alg', 'HS256',
+           'k', rtrim(translate(encode(s.secret, 'base64'), '+/', '-_'), '=')), 'benchmark')
+FROM bench.hs256_secret s;
 
 -- The user every measurement authenticates as; the claims are those of a Supabase access token.
 CREATE TABLE bench.users (sub uuid PRIMARY KEY);
@@ -63,9 +70,6 @@ CREATE TABLE bench.cold_es256 AS SELECT tok FROM bench.tokens WHERE alg = 'ES256
 CREATE TABLE bench.cold_rs256 AS SELECT tok FROM bench.tokens WHERE alg = 'RS256' AND n > 0;
 CREATE TABLE bench.cold_eddsa AS SELECT tok FROM bench.tokens WHERE alg = 'EdDSA' AND n > 0;
 CREATE TABLE bench.cold_hs256 AS SELECT tok FROM bench.tokens WHERE alg = 'HS256' AND n > 0;
--- The HS256 secret, for the SQL verifier (superuser only: auth._keys is not readable otherwise).
-CREATE TABLE bench.hs256_secret AS
-SELECT k.private_key AS secret FROM auth._keys k JOIN bench.keys b USING (kid) WHERE b.alg = 'HS256';
 
 -- Item 2 and 3: the caller's own token (ES256, n = 0), in a one-row table so that md5() of it
 -- is not folded into a constant at plan time.

@@ -27,8 +27,8 @@ export CLUSTER_NAME="${CLUSTER_NAME:-regress-cluster}"
 export CLUSTER_PORT="${CLUSTER_PORT:-54330}"
 PG_REGRESS="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress"
 # The overrides of this major (none for 15) and the input directory pg_regress reads: the
-# sources themselves for 15, else <run dir>/regress-input-pg18 with sql/ and expected/ linked
-# to the sources, each expected file to its override if there is one.
+# sources themselves for 15, else <run dir>/regress-input-pg18, whose sql/, include/ and each
+# expected file are links to the sources (to the override, if there is one).
 OVERRIDES=""
 INPUT_DIR="$REGRESS_DIR"
 if [[ "$PG_MAJOR" != "$SYSTEM_PG_MAJOR" ]]; then
@@ -119,8 +119,12 @@ make_input_dir() {
     [[ "$INPUT_DIR" != "$REGRESS_DIR" ]] || return 0
     rm -rf -- "$INPUT_DIR"
     mkdir -p "$INPUT_DIR/expected"
-    ln -s "$REGRESS_DIR/sql" "$INPUT_DIR/sql"
-    local t
+    # sql/ and whatever else the tests read through PG_ABS_SRCDIR (include/), as they are.
+    local d t
+    for d in "$REGRESS_DIR"/*/; do
+        d="$(basename "$d")"
+        [[ "$d" == expected || "$d" == results ]] || ln -s "$REGRESS_DIR/$d" "$INPUT_DIR/$d"
+    done
     while read -r t; do
         [[ -f "$(expected_file "$t")" ]] && ln -s "$(expected_file "$t")" "$INPUT_DIR/expected/$t.out"
     done < <(scheduled_tests)

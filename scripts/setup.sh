@@ -33,6 +33,7 @@ APT_PACKAGES=(
     sudo                                # `cargo pgrx test --runas postgres` uses sudo
     python3 python3-venv                # interop tests (PyJWT, cryptography)
     openssl                             # make bench: `openssl speed`, the crypto baseline
+    pgbouncer                           # cluster tests: a real pooler in front of a test cluster
     dpkg-dev                            # make package: dpkg-shlibdeps
 )
 VENV_DIR="$REPO_ROOT/build/venv"

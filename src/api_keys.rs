@@ -1,5 +1,5 @@
-//! API keys (contract §4): verification against this backend's copy of `auth._api_keys`, kept
-//! exact by the same shared generation counter as the signing keys, and the helpers the SQL
+//! API keys (contract §4): verification against this backend's copy of `auth_private._api_keys`,
+//! read again whenever the signing keys' view is (keyset.rs: the same invalidations), and the helpers the SQL
 //! lifecycle functions in `sql/api_keys.sql` call.
 //!
 //! A presented key is checked offline first (prefix, length, alphabet, checksum: a typo or a
@@ -12,13 +12,15 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use pg_auth_keys_jose::{self as jose, ApiKeyKind, RootKey, TokenError};
+use pg_auth_keys_jose::{self as jose, ApiKeyKind, Purpose, TokenError};
 use pgrx::prelude::*;
 
+use crate::catalog::Part;
 use crate::errors::{AuthError, OrRaise};
-use crate::keyset::{self, Change, KeySet};
+use crate::keyset::{self, Change};
 use crate::shmem::{self, Stat};
-use crate::{latest, settings, tokens};
+use crate::statement::{self, StatementId};
+use crate::{catalog, kek, latest, settings, tokens};
 
 /// Why a presented API key was refused (SQLSTATE 28000).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -68,16 +70,9 @@ pub struct Entry {
     pub id: pgrx::Uuid,
     pub kind: Kind,
     pub role: String,
+    pub name: String,
     hash: [u8; 32],
     revoked: bool,
-}
-
-impl Entry {
-    /// Elevated keys must never be used from a browser: secret keys and the legacy service_role
-    /// JWT, which is the same privilege under its old name.
-    pub fn is_elevated(&self) -> bool {
-        self.kind == Kind::Secret || (self.kind == Kind::Legacy && self.role == "service_role")
-    }
 }
 
 #[derive(Default)]
@@ -100,18 +95,23 @@ impl ApiKeySet {
 }
 
 thread_local! {
-    /// The API keys read for a key-set generation (identified by its `Rc<KeySet>`, which
-    /// `keyset::current` replaces whenever the generation moves).
-    static CACHE: RefCell<Option<(Rc<KeySet>, Rc<ApiKeySet>)>> = const { RefCell::new(None) };
+    /// The API keys as last read, and the statement they are fixed for (as the signing keys are,
+    /// keyset.rs); read again when an invalidation of their tables arrived.
+    static CACHE: RefCell<Option<(StatementId, Rc<ApiKeySet>)>> = const { RefCell::new(None) };
 }
 
 fn read_table() -> Result<ApiKeySet, AuthError> {
     let mut legacy_enabled = true;
+    if catalog::relations()?.api_keys.is_none() {
+        // A database still at release 0.1.0, which had no API keys.
+        return Ok(ApiKeySet::default());
+    }
     let entries = latest::read(
-        c"SELECT k.id, k.kind, k.role::pg_catalog.text, k.key_hash, k.revoked_at IS NOT NULL,
-                 coalesce((SELECT s.enabled FROM auth._switches s
-                           WHERE s.name OPERATOR(pg_catalog.=) 'legacy_api_keys'::pg_catalog.text), true)
-          FROM auth._api_keys k",
+        "SELECT k.id, k.kind, k.role::pg_catalog.text, k.key_hash, k.revoked_at IS NOT NULL,
+                 coalesce((SELECT s.enabled FROM {schema}._switches s
+                           WHERE s.name OPERATOR(pg_catalog.=) 'legacy_api_keys'::pg_catalog.text), true),
+                 k.name
+          FROM {schema}._api_keys k",
         |row| {
             legacy_enabled = row.get::<bool>(6).unwrap_or(true);
             Some(Entry {
@@ -120,6 +120,7 @@ fn read_table() -> Result<ApiKeySet, AuthError> {
                 role: row.get::<String>(3)?,
                 hash: row.get::<Vec<u8>>(4)?.try_into().ok()?,
                 revoked: row.get::<bool>(5).unwrap_or(true),
+                name: row.get::<String>(7)?,
             })
         },
     )?;
@@ -131,30 +132,58 @@ fn read_table() -> Result<ApiKeySet, AuthError> {
 
 /// The API keys as committed, for this statement (or as this transaction changed them).
 pub fn current() -> Result<Rc<ApiKeySet>, AuthError> {
-    let keys = keyset::current()?;
+    // Processes the invalidations that arrived before this statement (once per statement).
+    keyset::current()?;
     if keyset::changed_in_xact() {
+        CACHE.with(|c| *c.borrow_mut() = None);
         return Ok(Rc::new(read_table()?));
     }
-    let cached = CACHE.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(k, _)| Rc::ptr_eq(k, &keys))
-            .map(|(_, s)| s.clone())
-    });
-    if let Some(set) = cached {
-        return Ok(set);
+    let statement = statement::current();
+    let cached = CACHE.with(|c| c.borrow().as_ref().map(|(s, set)| (*s, set.clone())));
+    if let Some((fixed_for, set)) = cached {
+        if fixed_for == statement {
+            return Ok(set);
+        }
+        if !keyset::take_stale(Part::ApiKeys) {
+            CACHE.with(|c| *c.borrow_mut() = Some((statement, set.clone())));
+            return Ok(set);
+        }
     }
+    keyset::take_stale(Part::ApiKeys);
+    // Until a read succeeds, the old set must not be used again.
+    CACHE.with(|c| *c.borrow_mut() = None);
     let set = Rc::new(read_table()?);
-    CACHE.with(|c| *c.borrow_mut() = Some((keys, set.clone())));
+    CACHE.with(|c| *c.borrow_mut() = Some((statement, set.clone())));
     Ok(set)
 }
 
-fn looks_like_jwt(key: &str) -> bool {
+pub(crate) fn looks_like_jwt(key: &str) -> bool {
     key.starts_with("eyJ") && key.bytes().filter(|&b| b == b'.').count() == 2
 }
 
-/// Check a presented key; the entry it matches.
-fn check(key: &str) -> Result<Entry, AuthError> {
+impl Entry {
+    /// The claims of a request whose only credential is this key (`auth.claims()`): all of it
+    /// from the stored key, nothing from the request.
+    pub fn claims(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut claims = serde_json::Map::new();
+        claims.insert("role".into(), self.role.clone().into());
+        claims.insert("api_key_id".into(), self.id.to_string().into());
+        claims.insert("api_key_name".into(), self.name.clone().into());
+        claims
+    }
+}
+
+/// Is the API key `id` (16 bytes) registered, unrevoked and usable? A token minted from a key
+/// (`auth.api_key_token`) is valid only while it is.
+pub fn is_live(id: &[u8; 16]) -> Result<bool, AuthError> {
+    let set = current()?;
+    Ok(set.entries.iter().any(|e| {
+        e.id.as_bytes() == id && !e.revoked && (e.kind != Kind::Legacy || set.legacy_enabled)
+    }))
+}
+
+/// Check a presented key; the entry it matches. Not counted in `auth.stats()` (`verify` is).
+pub fn check(key: &str) -> Result<Entry, AuthError> {
     // Far longer than any key or legacy JWT: refused before hashing.
     if key.len() > tokens::max_token_bytes() {
         return Err(ApiKeyRefusal::Malformed.into());
@@ -214,20 +243,35 @@ pub fn legacy_token_refused(token: &str) -> Result<bool, AuthError> {
         .is_some_and(|e| e.kind == Kind::Legacy && (e.revoked || !set.legacy_enabled)))
 }
 
-fn root_key() -> Result<Option<RootKey>, AuthError> {
-    let Some(text) = settings::text(&settings::ROOT_KEY) else {
-        return Ok(None);
-    };
-    RootKey::derive(text.as_bytes())
-        .map(Some)
-        .map_err(AuthError::from)
+/// The role of the registered legacy API key that `token` is, if it is one. (Whether it may be
+/// used is `legacy_token_refused`'s question; this one is who it is, for the browser rule.)
+pub fn legacy_key_role(token: &str) -> Result<Option<String>, AuthError> {
+    let set = current()?;
+    Ok(set
+        .find(&jose::api_key_hash(token))
+        .filter(|e| e.kind == Kind::Legacy)
+        .map(|e| e.role.clone()))
 }
 
 pub(crate) mod auth {
     use super::*;
 
+    /// Internal: is `role` in auth.allowed_roles? `auth.create_api_key` asks here, so that it
+    /// and token verification read the setting with one parser (`RoleList`).
+    #[pg_extern(stable, parallel_safe, schema = "auth_private")]
+    fn _role_allowed(role: &str) -> bool {
+        settings::allowed_roles().contains(role)
+    }
+
+    /// Internal: is `role` in auth.elevated_roles? (`auth.create_api_key`: no publishable key
+    /// may map to one.)
+    #[pg_extern(stable, parallel_safe, schema = "auth_private")]
+    fn _role_elevated(role: &str) -> bool {
+        settings::elevated_roles().contains(role)
+    }
+
     /// Internal: a new key of `kind` from the CSPRNG, its display prefix and its hash.
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _new_api_key(
         kind: &str,
     ) -> TableIterator<
@@ -247,25 +291,23 @@ pub(crate) mod auth {
         TableIterator::once((key.full.clone(), key.prefix.clone(), key.hash.to_vec()))
     }
 
-    /// Internal: `key` sealed under auth.root_key for the key `id`; NULL when no root key is set.
-    #[pg_extern(volatile, parallel_unsafe)]
+    /// Internal: `key` sealed under auth.root_key for the key `id`; NULL when no root key is set
+    /// (a revealable copy is an explicit opt-in, never made under the data directory's key file).
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _seal_api_key(id: pgrx::Uuid, key: &str) -> Option<Vec<u8>> {
-        let root = root_key().or_raise()?;
-        Some(root.seal(id.as_bytes(), key.as_bytes()).or_raise())
+        let root = kek::root().or_raise()?;
+        Some(
+            root.seal(Purpose::ApiKey, id.as_bytes(), key.as_bytes())
+                .map_err(AuthError::from)
+                .or_raise(),
+        )
     }
 
-    /// Internal: the key sealed by `_seal_api_key`.
-    #[pg_extern(volatile, parallel_unsafe)]
+    /// Internal: the key sealed by `_seal_api_key`, opened with whichever key-encryption key
+    /// sealed it.
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _open_api_key(id: pgrx::Uuid, sealed: &[u8]) -> String {
-        let Some(root) = root_key().or_raise() else {
-            AuthError::NotReady {
-                message: "auth.root_key is not set: secret api keys cannot be revealed".into(),
-                hint: "a superuser sets auth.root_key (at least 32 bytes) in postgresql.conf"
-                    .into(),
-            }
-            .raise()
-        };
-        let plain = root.open(id.as_bytes(), sealed).or_raise();
+        let plain = kek::open(Purpose::ApiKey, id.as_bytes(), sealed).or_raise();
         String::from_utf8(plain)
             .map_err(|_| AuthError::Sealed(jose::SealError::Corrupt))
             .or_raise()
@@ -273,7 +315,7 @@ pub(crate) mod auth {
 
     /// Internal: the hash, role and display prefix of a legacy anon / service_role JWT, which
     /// must verify with the legacy secret.
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _legacy_api_key(
         jwt: &str,
     ) -> TableIterator<
@@ -309,7 +351,7 @@ pub(crate) mod auth {
     /// The key's id, kind and role, or SQLSTATE 28000 when it is malformed, unknown or revoked.
     /// `auth.verify_api_key` (sql/api_keys.sql) returns the role as type `name`, which pgrx
     /// cannot return. Parallel restricted, as `verify_api_key` says why.
-    #[pg_extern(stable, parallel_restricted)]
+    #[pg_extern(stable, parallel_restricted, schema = "auth_private")]
     fn _verify_api_key(
         key: &str,
     ) -> TableIterator<
@@ -325,7 +367,7 @@ pub(crate) mod auth {
     }
 
     /// Internal: marks the API keys changed for this transaction (see keyset::note_change).
-    #[pg_extern(volatile, parallel_unsafe)]
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _api_keys_changed() {
         keyset::note_change(Change::ApiKeys).or_raise();
     }

@@ -13,18 +13,12 @@ use pgrx::prelude::*;
 use serde_json::Value;
 
 use crate::errors::{AuthError, OrRaise};
-use crate::headers::Headers;
 use crate::keyset::{self, KeySet};
+use crate::revocations;
 use crate::settings::{self, ClaimsSource};
 use crate::statement::{self, StatementId};
 use crate::tokens::{self, Verified};
-
-/// A token bound by `auth.authenticate`.
-struct Bound {
-    token: String,
-    /// Bound for the transaction (`is_local`), cleared at its end.
-    local: bool,
-}
+use crate::{api_keys, binding};
 
 /// The last answer of `current_claims`, and what it depended on. It is reused only within the
 /// statement it was made for (the key set and the settings are fixed for a statement), and only
@@ -33,6 +27,8 @@ struct Bound {
 struct LastAnswer {
     statement: StatementId,
     source: ClaimsSource,
+    /// The input was the bound token (else the setting the claims come from).
+    bound: bool,
     raw: Vec<u8>,
     answer: Option<Rc<Verified>>,
     /// `sub` as a uuid, parsed once: `auth.uid()` is what policies call per row.
@@ -40,7 +36,6 @@ struct LastAnswer {
 }
 
 thread_local! {
-    static BOUND: RefCell<Option<Bound>> = const { RefCell::new(None) };
     static LAST: RefCell<Option<LastAnswer>> = const { RefCell::new(None) };
 }
 
@@ -64,25 +59,54 @@ fn with_guc<R>(name: &std::ffi::CStr, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
     }
 }
 
-/// Call `f` with what the claims of `source` come from: the token bound by authenticate, else
-/// the text of `request.headers` (verified), or the text of `request.jwt.claims` (postgrest).
-fn with_raw_input<R>(source: ClaimsSource, f: impl FnOnce(&[u8]) -> R) -> R {
+/// Call `f` with what the claims of `source` come from, and whether it is the bound token: the
+/// token bound by authenticate (src/binding.rs), else the text of `request.headers` (verified:
+/// its bearer token, or the API key when that is the only credential),
+/// or the text of `request.jwt.claims` (postgrest).
+fn with_raw_input<R>(source: ClaimsSource, f: impl FnOnce(&[u8], bool) -> R) -> R {
     match source {
-        ClaimsSource::Verified => BOUND.with(|b| match b.borrow().as_ref() {
-            Some(bound) => f(bound.token.as_bytes()),
-            None => with_guc(c"request.headers", |raw| f(raw.unwrap_or_default())),
+        ClaimsSource::Verified => binding::with_bound_token(|bound| match bound {
+            Some(token) => f(token, true),
+            None => with_guc(c"request.headers", |raw| f(raw.unwrap_or_default(), false)),
         }),
-        ClaimsSource::Postgrest => {
-            with_guc(c"request.jwt.claims", |raw| f(raw.unwrap_or_default()))
-        }
+        ClaimsSource::Postgrest => with_guc(c"request.jwt.claims", |raw| {
+            f(raw.unwrap_or_default(), false)
+        }),
     }
 }
 
-/// The bearer token of PostgREST's `request.headers`, read as `pre_request` reads it
-/// (src/headers.rs); malformed headers mean anonymous.
-fn bearer_of(headers: &str) -> Option<String> {
-    let headers = Headers::parse(headers).ok()?;
-    headers.bearer().ok().flatten().map(str::to_string)
+/// The credential of PostgREST's `request.headers` the claims come from, read as `pre_request`
+/// reads them (jose/src/request.rs); malformed headers mean anonymous.
+enum HeaderCredential {
+    /// The bearer token.
+    Token(String),
+    /// The API key, when it is the only credential (no bearer token, or the key repeated as the
+    /// bearer token): the request runs as the key's role.
+    ApiKey(String),
+}
+
+fn credential_of(headers: &str) -> Option<HeaderCredential> {
+    let headers = pg_auth_keys_jose::Headers::parse(headers).ok()?;
+    let bearer = headers.bearer().ok()?;
+    let apikey = headers.get("apikey").ok().flatten();
+    Some(match (bearer, apikey) {
+        // A legacy API key repeated as the bearer token is a JWT: verified as one, as before.
+        (Some(token), Some(key)) if token == key && !api_keys::looks_like_jwt(key) => {
+            HeaderCredential::ApiKey(key.to_string())
+        }
+        (Some(token), _) => HeaderCredential::Token(token.to_string()),
+        (None, Some(key)) => HeaderCredential::ApiKey(key.to_string()),
+        (None, None) => return None,
+    })
+}
+
+/// The claims of a request whose only credential is the API key `key`; None when it is refused.
+fn api_key_claims(key: &str) -> Result<Option<Rc<Verified>>, AuthError> {
+    match api_keys::check(key) {
+        Ok(entry) => Ok(Some(Rc::new(Verified::new(entry.claims())))),
+        Err(AuthError::ApiKey(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Claims from `request.jwt.claims` as PostgREST sets them (auth.claims_source = postgrest):
@@ -100,17 +124,28 @@ fn postgrest_claims(set: &KeySet, input: &str) -> Option<Rc<Verified>> {
 }
 
 /// The claims `raw` (from `source`) stand for.
-fn derive(source: ClaimsSource, raw: &[u8]) -> Result<Option<Rc<Verified>>, AuthError> {
+fn derive(
+    source: ClaimsSource,
+    raw: &[u8],
+    bound: bool,
+) -> Result<Option<Rc<Verified>>, AuthError> {
     // Taken even when there is no token: without shared memory there is no revocation guarantee,
     // and an anonymous answer must refuse (55000) like every other one.
     let set = keyset::current()?;
     let text = String::from_utf8_lossy(raw);
     let token = match source {
-        ClaimsSource::Postgrest if !text.is_empty() => return Ok(postgrest_claims(&set, &text)),
+        ClaimsSource::Postgrest if !text.is_empty() => {
+            // Claims PostgREST verified are still subject to revocations (by subject, session or
+            // jti: the token itself is not known here).
+            let revoked = revocations::current()?;
+            return Ok(postgrest_claims(&set, &text)
+                .filter(|v| tokens::revoked_by(&revoked.set, v, None).is_none()));
+        }
         ClaimsSource::Postgrest => return Ok(None),
-        ClaimsSource::Verified if BOUND.with(|b| b.borrow().is_some()) => text.into_owned(),
-        ClaimsSource::Verified => match bearer_of(&text) {
-            Some(token) => token,
+        ClaimsSource::Verified if bound => text.into_owned(),
+        ClaimsSource::Verified => match credential_of(&text) {
+            Some(HeaderCredential::Token(token)) => token,
+            Some(HeaderCredential::ApiKey(key)) => return api_key_claims(&key),
             None => return Ok(None),
         },
     };
@@ -125,16 +160,19 @@ fn derive(source: ClaimsSource, raw: &[u8]) -> Result<Option<Rc<Verified>>, Auth
 fn with_current<R>(f: impl FnOnce(&LastAnswer) -> R) -> Result<R, AuthError> {
     let statement = statement::current();
     let source = settings::CLAIMS_SOURCE.get();
-    let fresh = with_raw_input(source, |raw| {
+    let fresh = with_raw_input(source, |raw, bound| {
         LAST.with(|l| {
             l.borrow().as_ref().is_some_and(|l| {
-                l.statement == statement && l.source == source && l.raw.as_slice() == raw
+                l.statement == statement
+                    && l.source == source
+                    && l.bound == bound
+                    && l.raw.as_slice() == raw
             })
         })
     });
     if !fresh {
-        let raw = with_raw_input(source, <[u8]>::to_vec);
-        let answer = derive(source, &raw)?;
+        let (raw, bound) = with_raw_input(source, |raw, bound| (raw.to_vec(), bound));
+        let answer = derive(source, &raw, bound)?;
         let uid = answer
             .as_ref()
             .and_then(|v| v.claims.get("sub")?.as_str().and_then(uuid_bytes));
@@ -142,6 +180,7 @@ fn with_current<R>(f: impl FnOnce(&LastAnswer) -> R) -> Result<R, AuthError> {
             *l.borrow_mut() = Some(LastAnswer {
                 statement,
                 source,
+                bound,
                 raw,
                 answer,
                 uid,
@@ -156,9 +195,10 @@ pub fn current_claims() -> Result<Option<Rc<Verified>>, AuthError> {
     with_current(|l| l.answer.clone())
 }
 
-fn claim_text(name: &str) -> Option<String> {
+/// A value of the current claims, as text (a string as it is, other JSON printed).
+fn claim_text(select: impl for<'a> Fn(&'a tokens::Claims) -> Option<&'a Value>) -> Option<String> {
     let claims = current_claims().or_raise()?;
-    match claims.claims.get(name)? {
+    match select(&claims.claims)? {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,
         other => Some(other.to_string()),
@@ -173,24 +213,7 @@ mod auth {
     #[pg_extern(volatile, parallel_unsafe)]
     fn authenticate(token: &str, is_local: default!(bool, true)) -> pgrx::JsonB {
         let verified = tokens::verify(token).or_raise();
-        BOUND.with(|b| {
-            *b.borrow_mut() = Some(Bound {
-                token: token.to_string(),
-                local: is_local,
-            })
-        });
-        if is_local {
-            let clear = || {
-                BOUND.with(|b| {
-                    let mut b = b.borrow_mut();
-                    if b.as_ref().is_some_and(|b| b.local) {
-                        *b = None;
-                    }
-                })
-            };
-            pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, clear);
-            pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Abort, clear);
-        }
+        binding::bind(token, is_local).or_raise();
         pgrx::JsonB(Value::Object(verified.claims.clone()))
     }
 
@@ -213,21 +236,21 @@ mod auth {
         Some(pgrx::Uuid::from_bytes(uid))
     }
 
-    /// The claim named by auth.role_claim (default `role`).
+    /// The claim auth.role_claim selects (default: the top-level `role`).
     #[pg_extern(stable, parallel_safe)]
     fn role() -> Option<String> {
-        let name = settings::text(&settings::ROLE_CLAIM).unwrap_or_else(|| "role".into());
-        claim_text(&name)
+        let path = settings::role_claim();
+        claim_text(|claims| path.select(claims))
     }
 
     #[pg_extern(stable, parallel_safe)]
     fn email() -> Option<String> {
-        claim_text("email")
+        claim_text(|claims| claims.get("email"))
     }
 }
 
 /// Parse the canonical 8-4-4-4-12 hex form of a UUID.
-fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
+pub(crate) fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
     let hex: String = s.chars().filter(|c| *c != '-').collect();
     if s.len() != 36 || hex.len() != 32 {
         return None;

@@ -18,8 +18,12 @@ pub enum AuthError {
     /// An API key was refused: 28000.
     #[error("{0}")]
     ApiKey(#[from] ApiKeyRefusal),
-    /// Sealing or opening a secret API key under auth.root_key failed: 55000 when the root key
-    /// is unusable or another one, XX001 data_corrupted when the sealed value is damaged.
+    /// The caller has no verified claims where the function needs them (auth.sign_out): 28000.
+    #[error("{0}")]
+    NotAuthenticated(String),
+    /// Sealing or opening a private key, HMAC secret or secret API key failed: 55000 when the
+    /// key-encryption key that sealed it is missing (or the root key unusable), XX001
+    /// data_corrupted when the sealed value is damaged.
     #[error("{0}")]
     Sealed(#[from] SealError),
     /// A key could not be generated, parsed or trusted: 22023 invalid_parameter_value.
@@ -31,30 +35,35 @@ pub enum AuthError {
     /// The extension is not in a state to do this (not preloaded, no key in use): 55000.
     #[error("{message}")]
     NotReady { message: String, hint: String },
-    /// A configured limit was reached (auth.max_keys): 53400 configuration_limit_exceeded.
+    /// PostgreSQL could do this, but the extension refuses to (PREPARE TRANSACTION of a key
+    /// change): 0A000 feature_not_supported.
     #[error("{message}")]
-    Limit { message: String, hint: String },
+    Unsupported { message: String, hint: String },
     /// The key table could not be read: XX000, a bug or a broken installation.
     #[error("{0}")]
     Internal(String),
 }
 
+const KEK_HINT: &str = "the key-encryption key is auth.root_key, auth.previous_root_key or the file pg_auth_keys.kek in the data directory: configure or restore the one that sealed this value (a copy of a database needs its key-encryption key)";
+
 impl AuthError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
-            AuthError::Token(_) | AuthError::ApiKey(_) => {
+            AuthError::Token(_) | AuthError::ApiKey(_) | AuthError::NotAuthenticated(_) => {
                 PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION
             }
-            AuthError::Sealed(SealError::RootKeyTooShort | SealError::OtherRootKey) => {
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
-            }
+            AuthError::Sealed(
+                SealError::RootKeyTooShort
+                | SealError::KekUnavailable(_)
+                | SealError::UnknownVersion(_),
+            ) => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             AuthError::Sealed(SealError::Corrupt) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
             AuthError::Sealed(SealError::Random) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             AuthError::Key(_) | AuthError::BadArgument(_) => {
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
             }
             AuthError::NotReady { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            AuthError::Limit { .. } => PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            AuthError::Unsupported { .. } => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             AuthError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -64,7 +73,10 @@ impl AuthError {
     pub fn raise(self) -> ! {
         let sqlstate = self.sqlstate();
         let hint = match &self {
-            AuthError::NotReady { hint, .. } | AuthError::Limit { hint, .. } => Some(hint.clone()),
+            AuthError::NotReady { hint, .. } | AuthError::Unsupported { hint, .. } => {
+                Some(hint.clone())
+            }
+            AuthError::Sealed(SealError::KekUnavailable(_)) => Some(KEK_HINT.into()),
             _ => None,
         };
         let mut report = ErrorReport::new(sqlstate, self.to_string(), "pg_auth_keys");

@@ -50,8 +50,10 @@ impl FromDatum for JsonbArg {
         if is_null {
             return None;
         }
+        // SAFETY: `datum` is a non-NULL jsonb datum PostgreSQL passed for this argument;
+        // jsonb_out detoasts it and returns a palloc'd C string in the current memory context,
+        // which is copied and then freed.
         unsafe {
-            // jsonb_out detoasts and returns a palloc'd C string in the current memory context.
             let cstr =
                 pgrx::direct_function_call::<&std::ffi::CStr>(pg_sys::jsonb_out, &[Some(datum)])?;
             let text = cstr.to_string_lossy().into_owned();
@@ -64,9 +66,11 @@ impl FromDatum for JsonbArg {
 pgrx::impl_sql_translatable!(JsonbArg, "jsonb");
 
 // How pgrx's wrappers take the argument: through FromDatum, like its own types.
+// SAFETY: the argument is decoded through `FromDatum` exactly as pgrx's own types are.
 unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for JsonbArg {
     unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
         // Our functions are STRICT, so PostgreSQL never passes NULL here; a NULL would be a bug.
+        // SAFETY: pgrx hands over an argument of this function's declared type, jsonb.
         unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| JsonbArg("null".into()))
     }
 }

@@ -1,36 +1,45 @@
-//! This backend's view of the database's key set, kept exact by the shared generation counter.
+//! This backend's view of the database's key set, and how a committed change reaches it.
+//!
+//! One mechanism carries every change, whoever makes it: PostgreSQL's relcache invalidation of
+//! the extension's tables. The statement triggers of sql/finalize.sql queue an invalidation of
+//! `auth_private._keys` for every write to a key table (lifecycle functions, an owner's direct
+//! DML, TRUNCATE, COPY, pg_restore), and DDL on them (DROP EXTENSION, ALTER TABLE) sends its own.
+//! PostgreSQL sends a transaction's invalidations only when it commits (a rolled-back savepoint's
+//! are discarded), after the commit is visible and before COMMIT returns; it writes them into the
+//! commit record, so a hot standby's startup process sends them again at replay; and it delivers
+//! them to every backend of the database at its next `AcceptInvalidationMessages`, or tells a
+//! backend that fell behind to reset everything. So:
+//!
+//! - a backend reads the key table (with the *latest* snapshot, `latest.rs`: a REPEATABLE READ
+//!   snapshot may predate a revocation) at its first use of the key set, and again at its first
+//!   use after any invalidation of the extension's tables or a reset;
+//! - in between, its view is exact: every commit after the read sends an invalidation it will
+//!   receive before its next statement's first verification.
+//!
+//! Nothing depends on recovery state or on who committed: a promoted standby, a `COMMIT
+//! PREPARED`, a `DROP EXTENSION` in another session are all the same case. A transaction that
+//! changed keys is refused at `PREPARE TRANSACTION` (SQLSTATE 0A000), because a signing-key change
+//! queues `NOTIFY pgrst`, which PostgreSQL cannot prepare, and one rule for all key tables is
+//! simpler to state.
 //!
 //! The view is fixed for a statement (`statement.rs`): within one, `current` returns the same set
-//! without looking at anything shared. The first call of a statement costs one
-//! `AcceptInvalidationMessages` (a flag check when the queue is empty) and one atomic read of the
-//! generation. When the generation moved, the slots are copied from shared
-//! memory and each key is prepared once; when this database's set is not loaded, it is read from
-//! `auth._keys` with the latest snapshot (never the transaction's, which may predate a revocation)
-//! and installed for every backend.
-//!
-//! Who marks a set stale:
-//! - on a primary, the transaction that changed a key, in its commit callback, before COMMIT
-//!   returns (a rolled-back change marks nothing);
-//! - on a hot standby, which replays changes without running callbacks, every backend: the changing
-//!   transaction also sends a relcache invalidation of `auth._keys`, which is WAL-logged with its
-//!   commit and delivered to standby backends; and a standby backend reloads at its first use,
-//!   since it may have started after an invalidation it never received.
+//! without looking at anything. A parallel worker copies the newest set its database's backends
+//! loaded (`shmem.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ffi::c_void;
 use std::rc::Rc;
 
-use pg_auth_keys_jose::{Alg, PreparedKey, VerifyKey};
+use pg_auth_keys_jose::{Alg, PreparedKey, TokenError, VerifyKey};
+use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::{
-    pg_guard, pg_sys, register_subxact_callback, register_xact_callback, PgSubXactCallbackEvent,
-    PgXactCallbackEvent,
-};
 
+use crate::catalog::{self, Part};
 use crate::errors::AuthError;
-use crate::latest;
 use crate::shmem::{self, KeyRow};
 use crate::statement::{self, StatementId};
+use crate::{keys, latest, root_key, tokens};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyState {
@@ -79,15 +88,44 @@ pub struct KeyEntry {
     pub alg: Alg,
     /// None when the stored material no longer validates (then nothing verifies with it).
     pub key: Option<PreparedKey>,
+    /// An HMAC key whose sealed secret could not be opened (its key-encryption key is missing).
+    pub unavailable: bool,
 }
+
+impl KeyEntry {
+    /// What verifies this key's tokens, or why nothing does.
+    pub fn verifier(&self) -> Result<&PreparedKey, TokenError> {
+        if self.unavailable {
+            return Err(TokenError::KeyUnavailable);
+        }
+        self.key.as_ref().ok_or(TokenError::UnknownKid)
+    }
+}
+
+/// How long a key set holding a key that could not be opened is used before this backend reads
+/// it again, so that a restored key-encryption key takes effect without a key change.
+const UNAVAILABLE_RETRY_SECS: i64 = 5;
 
 #[derive(Default)]
 pub struct KeySet {
     keys: HashMap<String, Rc<KeyEntry>>,
     legacy: Option<Rc<KeyEntry>>,
+    /// Some key could not be opened.
+    unavailable: bool,
+    /// When it was made (Unix seconds), and `root_key::epoch()` then.
+    made_at: i64,
+    kek_epoch: u64,
 }
 
 impl KeySet {
+    /// Read this set again? Only when some key could not be opened, and either the root-key
+    /// settings changed since or it was read a while ago.
+    fn retry_due(&self) -> bool {
+        self.unavailable
+            && (self.kek_epoch != root_key::epoch()
+                || tokens::now_secs() - self.made_at >= UNAVAILABLE_RETRY_SECS)
+    }
+
     pub fn get(&self, kid: &str) -> Option<&Rc<KeyEntry>> {
         self.keys.get(kid)
     }
@@ -96,22 +134,26 @@ impl KeySet {
         self.legacy.as_ref()
     }
 
-    fn from_slots(slots: &[shmem::Slot]) -> KeySet {
-        let mut set = KeySet::default();
-        for s in slots {
-            let Some(alg) = Alg::from_u8(s.alg) else {
+    fn from_rows(rows: &[KeyRow]) -> KeySet {
+        let mut set = KeySet {
+            made_at: tokens::now_secs(),
+            kek_epoch: root_key::epoch(),
+            ..KeySet::default()
+        };
+        for r in rows {
+            let Some(alg) = Alg::from_u8(r.alg) else {
                 continue;
             };
-            let key = VerifyKey::from_parts(alg, s.key())
-                .ok()
-                .map(|k| k.prepare());
+            let key = VerifyKey::from_parts(alg, &r.key).ok().map(|k| k.prepare());
             let entry = Rc::new(KeyEntry {
-                kid: s.kid().to_string(),
-                state: KeyState::from_u8(s.state),
-                is_legacy: s.is_legacy,
+                kid: r.kid.clone(),
+                state: KeyState::from_u8(r.state),
+                is_legacy: r.is_legacy,
                 alg,
                 key,
+                unavailable: r.unavailable,
             });
+            set.unavailable |= entry.unavailable;
             if entry.is_legacy {
                 set.legacy = Some(entry.clone());
             }
@@ -122,69 +164,120 @@ impl KeySet {
 }
 
 struct Local {
-    generation: u64,
     /// Read inside a transaction that changed keys: includes its own uncommitted changes, so it
-    /// is never installed in shared memory and is dropped when the transaction ends.
+    /// is never shared and is dropped when the transaction (or a savepoint) ends.
     private: bool,
-    /// The statement this view is fixed for (see `statement.rs`): until it ends, the set is
-    /// returned without looking at the generation.
+    /// The statement this view is fixed for (see `statement.rs`).
     statement: Option<StatementId>,
     set: Rc<KeySet>,
 }
 
 thread_local! {
     static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
-    /// OID of auth._keys in this database, looked up once.
-    static KEYS_RELID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
-    /// A relcache invalidation of auth._keys (or of everything) arrived.
-    static INVALIDATED: Cell<bool> = const { Cell::new(false) };
-    /// This backend has not used the key set yet (matters on a standby, see the module doc).
-    static FIRST_USE: Cell<bool> = const { Cell::new(true) };
-    /// A key changed in this transaction: the commit callback is registered.
+    /// Per part (catalog::Part): an invalidation of one of its tables (or a reset) arrived since
+    /// the part was read.
+    static STALE: Cell<[bool; Part::ALL.len()]> = const { Cell::new([false; Part::ALL.len()]) };
+    /// A key table was written in this transaction.
     static CHANGED_IN_XACT: Cell<bool> = const { Cell::new(false) };
-    /// The subtransaction-abort callback is registered (once per backend).
-    static SUBXACT_CALLBACK: Cell<bool> = const { Cell::new(false) };
+    /// The backend fell behind the invalidation queue (or a read failed): a part that reads
+    /// incrementally (revocations.rs) must read everything again.
+    static RESET: Cell<bool> = const { Cell::new(false) };
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn relcache_callback(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    if relid == pg_sys::InvalidOid || relid == KEYS_RELID.with(|r| r.get()) {
-        INVALIDATED.with(|f| f.set(true));
+    // InvalidOid: the backend fell behind the invalidation queue and must assume anything
+    // changed. No catalog access is allowed here: just remember it.
+    if relid == pg_sys::InvalidOid {
+        mark_stale(&Part::ALL);
+        RESET.with(|r| r.set(true));
+        catalog::forget();
+    } else if let Some(part) = catalog::part_of(relid) {
+        mark_stale(&[part]);
+        catalog::forget();
     }
 }
 
-/// Called once from `_PG_init`.
+fn mark_stale(parts: &[Part]) {
+    STALE.with(|s| {
+        let mut stale = s.get();
+        for p in parts {
+            stale[*p as usize] = true;
+        }
+        s.set(stale);
+    });
+}
+
+/// Has `part` changed since it was last read (and is now being read again)? Call after
+/// [`current`], which processes the invalidations that arrived before the statement.
+pub fn take_stale(part: Part) -> bool {
+    STALE.with(|s| {
+        let mut stale = s.get();
+        let was = stale[part as usize];
+        stale[part as usize] = false;
+        s.set(stale);
+        was
+    })
+}
+
+/// Did a reset happen since the last call (then nothing read before it may be kept)?
+pub fn take_reset() -> bool {
+    RESET.with(|r| r.replace(false))
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+    match event {
+        pg_sys::XactEvent::XACT_EVENT_PRE_PREPARE if CHANGED_IN_XACT.with(Cell::get) => {
+            AuthError::Unsupported {
+                message: "cannot PREPARE a transaction that changed pg_auth_keys keys".into(),
+                hint: "commit key changes directly; they are published when they commit".into(),
+            }
+            .raise()
+        }
+        pg_sys::XactEvent::XACT_EVENT_COMMIT
+        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
+        | pg_sys::XactEvent::XACT_EVENT_ABORT
+        | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+        | pg_sys::XactEvent::XACT_EVENT_PREPARE
+            if CHANGED_IN_XACT.with(|c| c.replace(false)) =>
+        {
+            // The private view dies with the transaction; a committed change comes back as an
+            // invalidation, processed at commit by this backend too.
+            forget();
+        }
+        _ => {}
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn subxact_callback(
+    event: pg_sys::SubXactEvent::Type,
+    _my_subid: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut c_void,
+) {
+    // A rolled-back savepoint may have undone some of this transaction's changes: read its
+    // private view again.
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB && CHANGED_IN_XACT.with(Cell::get) {
+        forget();
+    }
+}
+
+/// Called once from `_PG_init`: the callbacks live as long as the backend.
 pub fn register_callbacks() {
+    // SAFETY: registering C callbacks with PostgreSQL; they are plain functions that live for the
+    // whole process and touch only this module's thread-locals.
     unsafe {
-        pg_sys::CacheRegisterRelcacheCallback(Some(relcache_callback), pg_sys::Datum::from(0))
-    };
+        pg_sys::CacheRegisterRelcacheCallback(Some(relcache_callback), pg_sys::Datum::from(0));
+        pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(subxact_callback), std::ptr::null_mut());
+    }
 }
 
 fn database() -> u32 {
+    // SAFETY: a process global, set at connection start.
     unsafe { pg_sys::MyDatabaseId }.to_u32()
-}
-
-pub(crate) fn keys_relid() -> Result<pg_sys::Oid, AuthError> {
-    let cached = KEYS_RELID.with(|r| r.get());
-    if cached != pg_sys::InvalidOid {
-        return Ok(cached);
-    }
-    let relid = unsafe {
-        let ns = pg_sys::get_namespace_oid(c"auth".as_ptr(), true);
-        if ns == pg_sys::InvalidOid {
-            pg_sys::InvalidOid
-        } else {
-            pg_sys::get_relname_relid(c"_keys".as_ptr(), ns)
-        }
-    };
-    if relid == pg_sys::InvalidOid {
-        return Err(AuthError::NotReady {
-            message: "extension pg_auth_keys is not installed in this database".into(),
-            hint: "run CREATE EXTENSION pg_auth_keys".into(),
-        });
-    }
-    KEYS_RELID.with(|r| r.set(relid));
-    Ok(relid)
 }
 
 /// The key set as committed, for this statement.
@@ -199,56 +292,52 @@ pub fn current() -> Result<Rc<KeySet>, AuthError> {
     }) {
         return Ok(set);
     }
-    let dboid = database();
+    // SAFETY: processes pending invalidations (our callback only sets flags); a flag check when
+    // the queue is empty.
     unsafe { pg_sys::AcceptInvalidationMessages() };
-    let first = FIRST_USE.with(|f| f.replace(false));
-    let invalidated = INVALIDATED.with(|f| f.replace(false));
-    if (first || invalidated) && unsafe { pg_sys::RecoveryInProgress() } {
-        store.mark_stale(dboid);
-    }
-    if CHANGED_IN_XACT.with(|c| c.get()) {
+    if CHANGED_IN_XACT.with(Cell::get) {
         return private_set();
     }
-    let generation = store.generation();
-    if let Some(set) = LOCAL.with(|l| {
-        let mut l = l.borrow_mut();
-        let l = l
-            .as_mut()
-            .filter(|l| !l.private && l.generation == generation)?;
-        l.statement = Some(statement);
-        Some(l.set.clone())
-    }) {
-        return Ok(set);
-    }
-    // Bounded: each retry means a key change committed while we were reading.
-    for _ in 0..16 {
-        if let Some((generation, slots)) = store.read_db(dboid) {
-            let set = Rc::new(KeySet::from_slots(&slots));
-            remember(generation, Some(statement), &set);
+    if !take_stale(Part::SigningKeys) {
+        if let Some(set) = LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            // A key could not be opened: perhaps its key-encryption key is back; read again.
+            let l = l.as_mut().filter(|l| !l.private && !l.set.retry_due())?;
+            l.statement = Some(statement);
+            Some(l.set.clone())
+        }) {
             return Ok(set);
         }
-        let seen = store.generation();
-        let rows = read_table()?;
-        store.count(shmem::Stat::KeySetLoads);
-        if unsafe { pg_sys::IsInParallelMode() } {
-            // A parallel worker cannot take the latest snapshot; it used the statement's and keeps
-            // the result to itself (see read_table).
-            let set = Rc::new(KeySet::from_slots(&rows_as_slots(&rows)));
-            remember(seen, Some(statement), &set);
-            return Ok(set);
-        }
-        store.install_db(dboid, seen, &rows)?;
     }
-    Err(AuthError::Internal(
-        "the key set kept changing while it was loaded".into(),
-    ))
+    // First use, or a committed change since the view was read. Until a read succeeds, the old
+    // view must not be used again: a failed read forgets it.
+    let rows = load(&store).inspect_err(|_| forget())?;
+    store.count(shmem::Stat::KeySetLoads);
+    let set = Rc::new(KeySet::from_rows(&rows));
+    remember(Some(statement), &set);
+    Ok(set)
 }
 
-/// Keep `set`: shared (fixed for `statement`), or private to this transaction (None).
-fn remember(generation: u64, statement: Option<StatementId>, set: &Rc<KeySet>) {
+fn load(store: &shmem::Store) -> Result<Vec<KeyRow>, AuthError> {
+    // SAFETY: a process global (IsParallelWorker() in C).
+    if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {
+        // A worker cannot take a snapshot newer than its leader's: it copies the newest set its
+        // database's backends loaded, which is at least as new as the leader's (see shmem.rs).
+        return match store.newest(database()) {
+            Some(rows) => Ok(rows),
+            None => read_table(),
+        };
+    }
+    let tick = store.next_tick();
+    let rows = read_table()?;
+    store.install(database(), tick, &rows)?;
+    Ok(rows)
+}
+
+/// Keep `set`: fixed for `statement`, or private to this transaction (None).
+fn remember(statement: Option<StatementId>, set: &Rc<KeySet>) {
     LOCAL.with(|l| {
         *l.borrow_mut() = Some(Local {
-            generation,
             private: statement.is_none(),
             statement,
             set: set.clone(),
@@ -258,6 +347,8 @@ fn remember(generation: u64, statement: Option<StatementId>, set: &Rc<KeySet>) {
 
 fn forget() {
     LOCAL.with(|l| *l.borrow_mut() = None);
+    // Every part is read from its table again, not trusted from before.
+    mark_stale(&Part::ALL);
 }
 
 /// The key set as this transaction, which changed keys, sees it.
@@ -270,30 +361,43 @@ fn private_set() -> Result<Rc<KeySet>, AuthError> {
     }) {
         return Ok(set);
     }
-    let set = Rc::new(KeySet::from_slots(&rows_as_slots(&read_table()?)));
-    remember(0, None, &set);
+    let set = Rc::new(KeySet::from_rows(&read_table()?));
+    remember(None, &set);
     Ok(set)
 }
 
-fn rows_as_slots(rows: &[KeyRow]) -> Vec<shmem::Slot> {
-    // Build slots through the same code path as shared memory, so both views agree.
-    rows.iter().filter_map(shmem::Slot::from_row).collect()
-}
-
-/// Read `auth._keys` with the latest snapshot (see `latest::read`), so that a REPEATABLE READ
-/// transaction cannot resurrect a revoked key.
+/// Read `auth_private._keys` with the latest snapshot (see `latest::read`), so that a
+/// REPEATABLE READ transaction cannot resurrect a revoked key. HMAC secrets are stored sealed and
+/// opened here; one that cannot be opened makes an unavailable key, which refuses its tokens with
+/// that reason (never fails open), and the server log says why.
 fn read_table() -> Result<Vec<KeyRow>, AuthError> {
     latest::read(
-        c"SELECT kid, alg, state::pg_catalog.text, is_legacy, verify_key FROM auth._keys",
+        "SELECT kid, alg, state::pg_catalog.text, is_legacy, verify_key FROM {schema}._keys",
         |row| {
+            let kid = row.get::<String>(1)?;
             let alg = Alg::parse(&row.get::<String>(2)?)?;
             let state = KeyState::parse(&row.get::<String>(3)?).unwrap_or(KeyState::Revoked);
+            let stored = row.get::<Vec<u8>>(5).unwrap_or_default();
+            let (key, unavailable) = if alg.is_hmac() {
+                match keys::open_hmac_secret(&kid, &stored) {
+                    Ok(secret) => (secret, false),
+                    Err(e) => {
+                        pgrx::log!(
+                            "pg_auth_keys: HMAC key \"{kid}\" verifies nothing: its secret cannot be opened: {e}"
+                        );
+                        (Vec::new(), true)
+                    }
+                }
+            } else {
+                (stored, false)
+            };
             Some(KeyRow {
-                kid: row.get::<String>(1)?,
+                kid,
                 alg: alg.to_u8(),
                 state: state as u8,
                 is_legacy: row.get::<bool>(4).unwrap_or(false),
-                key: row.get::<Vec<u8>>(5).unwrap_or_default(),
+                unavailable,
+                key,
             })
         },
     )
@@ -310,18 +414,25 @@ pub fn changed_in_xact() -> bool {
 pub enum Change {
     SigningKeys,
     ApiKeys,
+    Revocations,
 }
 
-/// Called by every function that changes `auth._keys`, `auth._api_keys` or `auth._switches`,
-/// inside its transaction: at commit the database's shared set is marked stale (before COMMIT
-/// returns to the client), and the relcache invalidation carries the change to hot standbys
-/// through the WAL. A signing-key change also queues `NOTIFY pgrst, 'reload config'`, which
+/// Called by the statement triggers on the key tables (sql/finalize.sql), inside the writing
+/// transaction: queues the invalidation that publishes the write if (and when) it commits (see
+/// the module doc), and a signing-key change also queues `NOTIFY pgrst, 'reload config'`, which
 /// PostgreSQL delivers only if the transaction commits.
 pub fn note_change(change: Change) -> Result<(), AuthError> {
     shmem::store()?;
-    let relid = keys_relid()?;
+    let relations = catalog::relations()?;
+    let relid = match change {
+        Change::SigningKeys => relations.keys,
+        Change::ApiKeys => relations.api_keys.unwrap_or(relations.keys),
+        Change::Revocations => relations.revocations.unwrap_or(relations.keys),
+    };
+    // SAFETY: queues a transactional invalidation message for a relation that exists.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };
     if change == Change::SigningKeys {
+        // SAFETY: pg_notify with two non-NULL text arguments.
         unsafe {
             pgrx::direct_function_call_as_datum(
                 pg_sys::pg_notify,
@@ -329,29 +440,8 @@ pub fn note_change(change: Change) -> Result<(), AuthError> {
             )
         };
     }
-    // This transaction now sees its own changes through a private set (see `private_set`),
-    // read again after a rolled-back savepoint, which may have undone some of them.
-    forget();
-    if !SUBXACT_CALLBACK.with(|c| c.replace(true)) {
-        register_subxact_callback(PgSubXactCallbackEvent::AbortSub, |_, _| {
-            if CHANGED_IN_XACT.with(|c| c.get()) {
-                forget();
-            }
-        });
-    }
-    if !CHANGED_IN_XACT.with(|c| c.replace(true)) {
-        let dboid = database();
-        register_xact_callback(PgXactCallbackEvent::Commit, move || {
-            CHANGED_IN_XACT.with(|c| c.set(false));
-            forget();
-            if let Ok(store) = shmem::store() {
-                store.mark_stale(dboid);
-            }
-        });
-        register_xact_callback(PgXactCallbackEvent::Abort, || {
-            CHANGED_IN_XACT.with(|c| c.set(false));
-            forget();
-        });
-    }
+    // This transaction now sees its own changes through a private set.
+    CHANGED_IN_XACT.with(|c| c.set(true));
+    LOCAL.with(|l| *l.borrow_mut() = None);
     Ok(())
 }

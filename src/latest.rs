@@ -2,24 +2,22 @@
 //! snapshot, as the tables' owner, without writing anything.
 //!
 //! - Latest snapshot: a REPEATABLE READ transaction's snapshot may predate a revocation; reading
-//!   with it would bring a revoked key back. The shared generation counter says *when* to read;
-//!   this says *what* is read is at least as new as that generation (the counter is read first,
-//!   and a commit is visible before its callback bumps the counter).
+//!   with it would bring a revoked key back. Invalidations say *when* to read (keyset.rs); this
+//!   says *what* is read includes every commit whose invalidation was received (a commit is
+//!   visible before its invalidation is sent).
 //! - As the owner: verification runs as whoever calls it (RLS policies), who holds no privilege
-//!   on `auth._keys` or `auth._api_keys`. The user id is switched with
+//!   on `auth_private._keys` or `auth_private._api_keys`. The user id is switched with
 //!   `SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION` and `search_path` is pinned
 //!   to `pg_catalog, pg_temp` for the duration of the query only, as for a SECURITY DEFINER
 //!   function; the queries also name every type and operator with its schema.
 //! - Read-only: on a hot standby nothing may assign a transaction id, so the query is planned
 //!   and run with the raw SPI calls rather than pgrx's helpers.
 
-use std::ffi::CStr;
-
 use pgrx::prelude::*;
 use pgrx::{pg_sys, FromDatum};
 
+use crate::catalog;
 use crate::errors::AuthError;
-use crate::keyset;
 
 /// One row of a result, read inside the SPI connection.
 pub struct Row {
@@ -30,6 +28,7 @@ pub struct Row {
 impl Row {
     /// Column `col` (1-based); None when NULL or of another type.
     pub fn get<T: FromDatum>(&self, col: i32) -> Option<T> {
+        // SAFETY: the tuple and descriptor of a row of the current SPI result table.
         unsafe {
             let mut isnull = false;
             let datum = pg_sys::SPI_getbinval(self.tuple, self.desc, col, &mut isnull);
@@ -38,44 +37,103 @@ impl Row {
     }
 }
 
-/// Run `query` (no parameters) with the latest snapshot as the owner of `auth._keys`, mapping
-/// each row with `map` (rows it maps to None are skipped).
-pub fn read<T>(query: &CStr, mut map: impl FnMut(&Row) -> Option<T>) -> Result<Vec<T>, AuthError> {
-    let relid = keyset::keys_relid()?;
-    unsafe {
-        let parallel = pg_sys::IsInParallelMode();
-        if parallel && pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 {
-            return Err(AuthError::NotReady {
-                message: "the key set changed and cannot be reloaded by a parallel worker in a REPEATABLE READ transaction".into(),
-                hint: "retry the statement, or set max_parallel_workers_per_gather = 0".into(),
-            });
+/// Restores the user id and security context saved when it was made. On an ERROR (a panic
+/// unwinding through it) it does nothing: transaction abort restores both, and PostgreSQL must
+/// not be called while an error is being propagated.
+struct UserIdRestore {
+    user: pg_sys::Oid,
+    context: i32,
+}
+
+impl UserIdRestore {
+    /// Become `owner` for a restricted operation, as a SECURITY DEFINER function would.
+    fn become_owner(owner: pg_sys::Oid) -> UserIdRestore {
+        let mut user = pg_sys::InvalidOid;
+        let mut context = 0;
+        // SAFETY: reads and sets backend-local globals; both values are valid.
+        unsafe {
+            pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+            pg_sys::SetUserIdAndSecContext(
+                owner,
+                context
+                    | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                    | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+            );
         }
-        let owner = rel_owner(relid)?;
-        let mut saved_user = pg_sys::InvalidOid;
-        let mut saved_ctx = 0;
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_ctx);
-        // As SECURITY DEFINER functions do: the caller's search_path must not choose what the
-        // query means (a pg_temp domain named `text` would run the caller's code as the owner).
-        // The GUC nest level is undone below, or by transaction abort on an ERROR.
-        let guc_level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            saved_ctx
-                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
-                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
-        );
-        // An ERROR inside restores the user id through transaction abort; on success we restore it.
-        let rows = Spi::connect(|_client| -> Result<Vec<T>, AuthError> {
+        UserIdRestore { user, context }
+    }
+}
+
+impl Drop for UserIdRestore {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            // SAFETY: the values saved by become_owner.
+            unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) };
+        }
+    }
+}
+
+/// A GUC nest level with `search_path` pinned, popped when dropped (on success; an ERROR pops
+/// it through transaction abort).
+struct PinnedSearchPath {
+    level: i32,
+}
+
+impl PinnedSearchPath {
+    fn new() -> PinnedSearchPath {
+        // SAFETY: a new GUC nest level and a SAVE-action setting that is undone when the level is
+        // popped, as for a function with a SET clause.
+        unsafe {
+            let level = pg_sys::NewGUCNestLevel();
+            pg_sys::set_config_option(
+                c"search_path".as_ptr(),
+                c"pg_catalog, pg_temp".as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+            PinnedSearchPath { level }
+        }
+    }
+}
+
+impl Drop for PinnedSearchPath {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            // SAFETY: pops exactly the level this guard pushed.
+            unsafe { pg_sys::AtEOXact_GUC(true, self.level) };
+        }
+    }
+}
+
+/// Run `query` (no parameters; `{schema}` stands for the extension's tables' schema, see
+/// `catalog.rs`) with the latest snapshot as the owner of the extension's tables, mapping each
+/// row with `map` (rows it maps to None are skipped).
+pub fn read<T>(query: &str, mut map: impl FnMut(&Row) -> Option<T>) -> Result<Vec<T>, AuthError> {
+    let relations = catalog::relations()?;
+    let relid = relations.keys;
+    let query = relations.query(query);
+    // SAFETY: backend-local globals.
+    let parallel = unsafe { pg_sys::IsInParallelMode() };
+    // SAFETY: as above.
+    if parallel && unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
+        return Err(AuthError::NotReady {
+            message: "the key set changed and cannot be reloaded by a parallel worker in a REPEATABLE READ transaction".into(),
+            hint: "retry the statement, or set max_parallel_workers_per_gather = 0".into(),
+        });
+    }
+    let owner = rel_owner(relid)?;
+    // As SECURITY DEFINER functions do: the caller's search_path must not choose what the query
+    // means (a pg_temp domain named `text` would run the caller's code as the owner).
+    let _search_path = PinnedSearchPath::new();
+    let _user = UserIdRestore::become_owner(owner);
+    Spi::connect(|_client| -> Result<Vec<T>, AuthError> {
+        // SAFETY: raw SPI inside an open SPI connection (Spi::connect): prepare, execute with an
+        // explicit snapshot, read the result table before the connection closes.
+        unsafe {
             let plan = pg_sys::SPI_prepare(query.as_ptr(), 0, std::ptr::null_mut());
             if plan.is_null() {
                 return Err(AuthError::Internal(
@@ -117,16 +175,14 @@ pub fn read<T>(query: &CStr, mut map: impl FnMut(&Row) -> Option<T>) -> Result<V
                 }
             }
             Ok(out)
-        });
-        pg_sys::SetUserIdAndSecContext(saved_user, saved_ctx);
-        pg_sys::AtEOXact_GUC(true, guc_level);
-        rows
-    }
+        }
+    })
 }
 
 /// The owner of a relation, from the syscache (no SPI: on a hot standby nothing may write, and
 /// pgrx's SPI helpers assign a transaction id).
 fn rel_owner(relid: pg_sys::Oid) -> Result<pg_sys::Oid, AuthError> {
+    // SAFETY: a syscache lookup, released before returning; the struct is read while pinned.
     unsafe {
         let tuple = pg_sys::SearchSysCache1(
             pg_sys::SysCacheIdentifier::RELOID as i32,
@@ -134,7 +190,7 @@ fn rel_owner(relid: pg_sys::Oid) -> Result<pg_sys::Oid, AuthError> {
         );
         if tuple.is_null() {
             return Err(AuthError::Internal(
-                "auth._keys is missing from pg_class".into(),
+                "auth_private._keys is missing from pg_class".into(),
             ));
         }
         let owner = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relowner;

@@ -6,15 +6,20 @@
 use pgrx::prelude::*;
 
 mod api_keys;
+mod binding;
+mod catalog;
 mod claims;
 mod errors;
-mod headers;
 mod jsonb_arg;
+mod kek;
 mod keys;
 mod keyset;
 mod latest;
 mod planner;
 mod postgrest;
+mod rekey;
+mod revocations;
+mod root_key;
 mod settings;
 mod shmem;
 mod statement;
@@ -35,6 +40,18 @@ pgrx::extension_sql_file!(
         api_keys::auth::_verify_api_key,
         api_keys::auth::_api_keys_changed,
         postgrest::auth::_request_refusal,
+        api_keys::auth::_role_allowed,
+        api_keys::auth::_role_elevated,
+    ]
+);
+pgrx::extension_sql_file!(
+    "../sql/token_revocations.sql",
+    name = "token_revocations",
+    requires = [
+        "api_keys",
+        revocations::auth::_token_revocations_changed,
+        revocations::auth::_token_revocation_target,
+        revocations::auth::_caller_subject,
     ]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
@@ -42,16 +59,27 @@ pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     settings::register();
+    root_key::install_log_hook();
+    // SAFETY: called once from _PG_init, after this library defined its own auth.* settings.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"auth".as_ptr()) };
     // Shared memory exists only when preloaded; otherwise every function that needs it refuses
     // with SQLSTATE 55000 (shmem::store) instead of running with a weaker guarantee.
+    // SAFETY: reads a process global set by the postmaster.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         use shmem::KEY_STORE;
         pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);
     }
+    binding::register();
     keyset::register_callbacks();
     statement::install_hooks();
+    binding::install_hook();
 }
+
+/// The extension's private schema, created by sql/bootstrap.sql (which also says why it exists).
+/// Declared here so that pgrx accepts `#[pg_extern(schema = "auth_private")]`; the
+/// `CREATE SCHEMA IF NOT EXISTS` pgrx emits for it is then a no-op.
+#[pg_schema]
+mod auth_private {}
 
 mod auth {
     use pgrx::prelude::*;

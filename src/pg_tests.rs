@@ -161,14 +161,14 @@ mod tests {
         expect_sqlstate(&format!("PERFORM auth.revoke_key('{old}')"), "55000");
         // Two hours later (simulated), tokens it signed have expired.
         Spi::run(&format!(
-            "UPDATE auth._keys SET left_in_use_at = now() - interval '2 hours' WHERE kid = '{old}'"
+            "UPDATE auth_private._keys SET left_in_use_at = now() - interval '2 hours' WHERE kid = '{old}'"
         ))
         .unwrap();
         Spi::run(&format!("SELECT auth.revoke_key('{old}')")).unwrap();
         Spi::run(&format!("SELECT auth.delete_key('{old}')")).unwrap();
         assert_eq!(
             one::<i64>(&format!(
-                "SELECT count(*) FROM auth._keys WHERE kid = '{old}'"
+                "SELECT count(*) FROM auth_private._keys WHERE kid = '{old}'"
             )),
             0
         );
@@ -288,7 +288,7 @@ mod tests {
     #[pg_test]
     fn short_legacy_secret_is_refused() {
         expect_sqlstate("PERFORM auth.migrate_legacy_secret('too-short')", "22023");
-        assert_eq!(one::<i64>("SELECT count(*) FROM auth._keys"), 0);
+        assert_eq!(one::<i64>("SELECT count(*) FROM auth_private._keys"), 0);
     }
 
     #[pg_test]
@@ -339,8 +339,8 @@ mod tests {
             "PERFORM auth.import_pem('', 'ES256')",
             "PERFORM auth.migrate_legacy_secret('x')",
             "PERFORM auth.sign_jwt('{}')",
-            "PERFORM auth._generate_key('ES256')",
-            "PERFORM * FROM auth._keys",
+            "PERFORM auth_private._generate_key('ES256')",
+            "PERFORM * FROM auth_private._keys",
             "PERFORM * FROM auth.keys",
             "PERFORM * FROM auth.key_events",
             "PERFORM auth.create_api_key('secret', 'x')",
@@ -349,10 +349,10 @@ mod tests {
             "PERFORM auth.reveal_api_key(gen_random_uuid())",
             "PERFORM auth.import_legacy_api_key('x')",
             "PERFORM auth.set_legacy_api_keys_enabled(false)",
-            "PERFORM auth._new_api_key('secret')",
-            "PERFORM auth._open_api_key(gen_random_uuid(), '')",
-            "PERFORM * FROM auth._api_keys",
-            "PERFORM * FROM auth._switches",
+            "PERFORM auth_private._new_api_key('secret')",
+            "PERFORM auth_private._open_api_key(gen_random_uuid(), '')",
+            "PERFORM * FROM auth_private._api_keys",
+            "PERFORM * FROM auth_private._switches",
             "PERFORM * FROM auth.api_keys",
         ] {
             expect_sqlstate(call, "42501");
@@ -401,8 +401,8 @@ mod tests {
             2
         );
         // Still no access to the private material or the internals.
-        expect_sqlstate("PERFORM * FROM auth._keys", "42501");
-        expect_sqlstate("PERFORM auth._generate_key('ES256')", "42501");
+        expect_sqlstate("PERFORM * FROM auth_private._keys", "42501");
+        expect_sqlstate("PERFORM auth_private._generate_key('ES256')", "42501");
         Spi::run("RESET ROLE").unwrap();
     }
 
@@ -520,6 +520,143 @@ AX15SvYoPTkvSkBD6QIDAQAB
             one::<i64>("SELECT count(*) FROM auth.keys WHERE kid = 'set-3'"),
             0
         );
+    }
+
+    /// Private material is sealed wherever it is stored or returned: no table, view or
+    /// argument-less function of the extension, and none of the functions that make key
+    /// material, yields a private key or an HMAC secret in any common encoding.
+    #[pg_test]
+    fn nothing_stores_or_returns_private_material() {
+        use base64::Engine;
+        use pg_auth_keys_jose::{self as jose, Alg, SigningKey};
+        let engines = [
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        let encodings = |secret: &[u8]| -> Vec<String> {
+            let mut out: Vec<String> = engines.iter().map(|e| e.encode(secret)).collect();
+            out.push(secret.iter().map(|b| format!("{b:02x}")).collect());
+            out
+        };
+
+        // Keys made here, imported as PEM and as a JWK, and the legacy secret.
+        let legacy = "legacy secret of the sealing pg_test, 32+ bytes";
+        let mut secrets: Vec<Vec<u8>> = vec![legacy.as_bytes().to_vec()];
+        Spi::run(&format!("SELECT auth.migrate_legacy_secret('{legacy}')")).unwrap();
+        for alg in ["ES256", "RS256", "EdDSA", "HS256"] {
+            text(&format!("SELECT auth.create_key('{alg}')"));
+        }
+        for alg in [Alg::ES256, Alg::EdDSA] {
+            let key = SigningKey::generate(alg).unwrap();
+            let b64 = base64::engine::general_purpose::STANDARD.encode(key.private_bytes());
+            let pem = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
+            text(&format!("SELECT auth.import_pem('{pem}', '{alg}')"));
+            secrets.push(key.private_bytes().to_vec());
+        }
+        let oct = b"an imported HS256 secret for the pg_test, 32+ bytes".to_vec();
+        let jwk = serde_json::json!({"kty": "oct", "alg": "HS256", "kid": "pg-test-oct",
+                                     "k": jose::b64url_encode(&oct)});
+        text(&format!("SELECT auth.import_key('{jwk}')"));
+        secrets.push(oct.clone());
+        // Every stored private key, opened here (only the Rust side can), is a secret too.
+        let stored: Vec<(String, String, Vec<u8>)> = Spi::connect(|c| {
+            c.select(
+                "SELECT kid, alg, private_key FROM auth_private._keys WHERE private_key IS NOT NULL",
+                None,
+                &[],
+            )
+            .unwrap()
+            .map(|r| {
+                (
+                    r.get::<String>(1).unwrap().unwrap(),
+                    r.get::<String>(2).unwrap().unwrap(),
+                    r.get::<Vec<u8>>(3).unwrap().unwrap(),
+                )
+            })
+            .collect()
+        });
+        // The legacy secret and migrate_legacy_secret's standby key, four made, three imported.
+        assert_eq!(stored.len(), 9);
+        for (kid, alg, sealed) in &stored {
+            let alg = Alg::parse(alg).unwrap();
+            assert!(jose::sealed_by(sealed).is_ok(), "{kid} is stored sealed");
+            if !alg.is_hmac() {
+                assert!(SigningKey::from_private(alg, sealed).is_err());
+            }
+            let key = crate::keys::open_signing_key(alg, kid, sealed).unwrap();
+            secrets.push(key.private_bytes().to_vec());
+        }
+
+        // What SQL can see: every table and view of the extension's schemas, every function of
+        // them that takes no argument, and what the key-material functions return.
+        Spi::run(
+            "CREATE TEMP TABLE pak_seen (what text, output text);
+             DO $$
+             DECLARE
+                 r record;
+                 out text;
+             BEGIN
+                 FOR r IN SELECT format('SELECT string_agg(row_to_json(x)::text, '','') FROM %s x', c.oid::regclass) AS q
+                          FROM pg_class c JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                          WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' AND c.relkind IN ('r', 'v')
+                          UNION ALL
+                          SELECT format('SELECT string_agg(x::text, '','') FROM %I.%I() x', p.pronamespace::regnamespace, p.proname)
+                          FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                          WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e' AND p.pronargs = 0
+                            AND p.prokind = 'f' AND p.prorettype NOT IN ('void'::regtype, 'internal'::regtype, 'trigger'::regtype)
+                          UNION ALL
+                          SELECT format('SELECT string_agg(x::text, '','') FROM auth_private._generate_key(%L) x', a)
+                          FROM unnest(ARRAY['ES256', 'RS256', 'EdDSA', 'HS256']) a
+                 LOOP
+                     BEGIN
+                         EXECUTE r.q INTO out;
+                         INSERT INTO pak_seen VALUES (r.q, coalesce(out, ''));
+                     EXCEPTION WHEN OTHERS THEN
+                         INSERT INTO pak_seen VALUES (r.q, 'error: ' || SQLERRM);
+                     END;
+                 END LOOP;
+             END $$",
+        )
+        .unwrap();
+        for (name, call) in [
+            ("jwk", format!("auth_private._parse_jwk('{jwk}')")),
+            (
+                "jwks",
+                format!("auth_private._parse_jwks('{{\"keys\":[{jwk}]}}')"),
+            ),
+            (
+                "secret",
+                format!("auth_private._parse_legacy_secret(convert_to('{legacy}', 'UTF8'))"),
+            ),
+        ] {
+            Spi::run(&format!(
+                "INSERT INTO pak_seen SELECT '{name}', string_agg(x::text, ',') FROM {call} x"
+            ))
+            .unwrap();
+        }
+        let seen: Vec<(String, String)> = Spi::connect(|c| {
+            c.select("SELECT what, output FROM pak_seen", None, &[])
+                .unwrap()
+                .map(|r| (r.get(1).unwrap().unwrap(), r.get(2).unwrap().unwrap()))
+                .collect()
+        });
+        assert!(seen.len() > 20, "too little was looked at: {}", seen.len());
+        assert!(
+            seen.iter()
+                .any(|(what, out)| what.contains("_keys x") && out.contains("\\x02")),
+            "the key table was read"
+        );
+        for secret in &secrets {
+            for encoded in encodings(secret) {
+                for (what, output) in &seen {
+                    assert!(
+                        !output.contains(&encoded),
+                        "{what} returns private material ({} bytes)",
+                        secret.len()
+                    );
+                }
+            }
+        }
     }
 
     fn legacy_hs256_token(secret: &str) -> String {

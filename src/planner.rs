@@ -25,15 +25,20 @@ unsafe fn reads_a_relation(query: *mut pg_sys::Query) -> bool {
     if query.is_null() {
         return false;
     }
+    // SAFETY: the caller passes the Query the planner is working on; its range table is a List
+    // of RangeTblEntry pointers that live as long as the query.
     let rtable = unsafe { PgList::<pg_sys::RangeTblEntry>::from_pg((*query).rtable) };
     let reads = rtable
         .iter_ptr()
+        // SAFETY: each entry of a valid range table is a valid RangeTblEntry.
         .any(|rte| unsafe { (*rte).rtekind != pg_sys::RTEKind::RTE_RESULT });
     reads
 }
 
 /// `(SELECT <call>)` for a call without arguments.
 unsafe fn scalar_subselect(call: *mut pg_sys::FuncExpr) -> *mut pg_sys::Node {
+    // SAFETY: `call` is the FuncExpr the planner asked to simplify; every node made here is
+    // palloc'd in the planner's memory context, as the planner's own nodes are.
     unsafe {
         let copy = pg_sys::copyObjectImpl(call.cast()).cast::<pg_sys::Expr>();
         let target = pg_sys::makeTargetEntry(copy, 1, std::ptr::null_mut(), false);
@@ -56,10 +61,12 @@ mod auth {
     use super::*;
 
     /// Internal: the planner support function of the claims functions (see module doc).
-    #[pg_extern(immutable, parallel_safe)]
+    #[pg_extern(immutable, parallel_safe, schema = "auth_private")]
     fn _claims_support(request: pgrx::Internal) -> pgrx::Internal {
         // "No simplification" is a NULL pointer, not an SQL NULL (which PostgreSQL refuses).
         let none = pgrx::Internal::from(Some(pg_sys::Datum::from(0usize)));
+        // SAFETY: PostgreSQL calls a support function with a pointer to a support request node;
+        // its tag is checked before it is read as a SupportRequestSimplify.
         unsafe {
             let Some(node) = request.unwrap().map(|d| d.cast_mut_ptr::<pg_sys::Node>()) else {
                 return none;

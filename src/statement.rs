@@ -11,7 +11,9 @@
 //! `ExecutorFinish` and `ProcessUtility`, so the queries a PL/pgSQL function runs per row belong
 //! to the statement that called it. The id also carries the statement start timestamp, which
 //! PostgreSQL sets for every client message, so a statement that starts neither (a fast-path
-//! function call) is never mistaken for the previous one.
+//! function call) is never mistaken for the previous one, and the number of transactions this
+//! backend ended: a procedure that COMMITs runs one top-level statement across several
+//! transactions, and each transaction must see every change committed before it began.
 //!
 //! The hooks are plain frames with nothing to drop, calling the next hook or the standard
 //! function directly (not through pgrx's guarded bindings, which would turn every ERROR passing
@@ -27,6 +29,8 @@ use pgrx::pg_sys;
 thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     static COUNTER: Cell<u64> = const { Cell::new(0) };
+    /// Transactions ended in this backend (see the module doc).
+    static XACTS: Cell<u64> = const { Cell::new(0) };
     /// (subtransaction id, depth when it started), innermost last.
     static SUBXACT_DEPTHS: RefCell<Vec<(pg_sys::SubTransactionId, u32)>> = const { RefCell::new(Vec::new()) };
 }
@@ -60,7 +64,7 @@ unsafe extern "C-unwind" {
     #[link_name = "standard_ExecutorFinish"]
     fn standard_executor_finish(query_desc: *mut pg_sys::QueryDesc);
     #[link_name = "standard_ProcessUtility"]
-    fn standard_process_utility(
+    pub(crate) fn standard_process_utility(
         pstmt: *mut pg_sys::PlannedStmt,
         query_string: *const c_char,
         read_only_tree: bool,
@@ -76,12 +80,15 @@ unsafe extern "C-unwind" {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StatementId {
     counter: u64,
+    xacts: u64,
     started_at: i64,
 }
 
 pub fn current() -> StatementId {
     StatementId {
         counter: COUNTER.with(Cell::get),
+        xacts: XACTS.with(Cell::get),
+        // SAFETY: reads a backend-local timestamp.
         started_at: unsafe { pg_sys::GetCurrentStatementStartTimestamp() },
     }
 }
@@ -203,9 +210,14 @@ unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: 
     }
     if matches!(
         event,
-        pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_COMMIT
+        pg_sys::XactEvent::XACT_EVENT_ABORT
+            | pg_sys::XactEvent::XACT_EVENT_COMMIT
+            | pg_sys::XactEvent::XACT_EVENT_PREPARE
+            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+            | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
     ) {
         SUBXACT_DEPTHS.with(|s| s.borrow_mut().clear());
+        XACTS.with(|x| x.set(x.get().wrapping_add(1)));
     }
 }
 

@@ -23,12 +23,16 @@ mod auth {
             .map(|(name, value)| (name.to_string(), value.into()))
             .collect();
         out.insert("verify_failed_by_reason".into(), by_reason.into());
-        out.insert("generation".into(), store.generation().into());
+        out.insert("generation".into(), store.tick().into());
         out.insert("key_slots".into(), store.nslots().into());
         out.insert(
             "shared_memory_bytes".into(),
             shmem::bytes_for(store.nslots()).into(),
         );
+        // This backend's copy of the token revocations (each backend holds one).
+        let (entries, bytes) = crate::revocations::held();
+        out.insert("token_revocations".into(), entries.into());
+        out.insert("token_revocation_bytes".into(), bytes.into());
         pgrx::JsonB(serde_json::Value::Object(out))
     }
 }

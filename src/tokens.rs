@@ -11,23 +11,38 @@ use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pg_auth_keys_jose::{self as jose, Alg, ClaimRules, SigningKey, TokenError};
+use pg_auth_keys_jose::{
+    self as jose, Alg, ClaimRules, RevocationSet, RoleClaim, RoleList, TokenError,
+};
 use pgrx::prelude::*;
+use revocations::Revocations;
 use serde_json::{json, Map, Value};
 
-use crate::api_keys;
 use crate::errors::{AuthError, OrRaise};
 use crate::jsonb_arg::JsonbArg;
 use crate::keyset::{self, KeySet};
+use crate::revocations;
 use crate::settings;
 use crate::shmem::{self, Stat};
 use crate::statement::{self, StatementId};
+use crate::{api_keys, keys};
 
 pub type Claims = Map<String, Value>;
 
 /// A token whose signature verified with a trusted key.
 pub struct Verified {
     pub claims: Claims,
+    /// A legacy anon / service_role API key (a token of the legacy secret with one of those
+    /// roles): exempt from auth.max_token_lifetime, since those keys are ten-year JWTs.
+    legacy_api_key: bool,
+    /// SHA-256 of the whole token, computed when a revocation by hash must be checked.
+    hash: std::cell::OnceCell<[u8; 32]>,
+    /// The generation of the revocations (revocations.rs) this token was last found unrevoked
+    /// in (0: never): a cache hit checks again only when the revocations changed.
+    unrevoked_in: std::cell::Cell<u64>,
+    /// The auth.max_token_lifetime this token (one with `iat`, whose check does not depend on
+    /// the time) was found within (-1: never).
+    within_lifetime: std::cell::Cell<i32>,
     /// The claims as a flat jsonb value, encoded on first use: a cache hit returns a copy of it
     /// instead of cloning the map, printing it as text and parsing that with jsonb_in.
     jsonb: std::cell::OnceCell<Box<[u8]>>,
@@ -37,6 +52,10 @@ impl Verified {
     pub fn new(claims: Claims) -> Verified {
         Verified {
             claims,
+            legacy_api_key: false,
+            hash: std::cell::OnceCell::new(),
+            unrevoked_in: std::cell::Cell::new(0),
+            within_lifetime: std::cell::Cell::new(-1),
             jsonb: std::cell::OnceCell::new(),
         }
     }
@@ -121,13 +140,8 @@ pub fn claim_rules() -> ClaimRules {
         leeway: settings::LEEWAY_SECS.get() as i64,
         audience: settings::text(&settings::AUDIENCE),
         issuer: settings::text(&settings::ISSUER),
-        role_claim: settings::text(&settings::ROLE_CLAIM).unwrap_or_else(|| "role".into()),
-        allowed_roles: settings::text(&settings::ALLOWED_ROLES)
-            .unwrap_or_default()
-            .split(',')
-            .map(|r| r.trim().to_string())
-            .filter(|r| !r.is_empty())
-            .collect(),
+        role_claim: settings::role_claim(),
+        allowed_roles: settings::allowed_roles(),
     }
 }
 
@@ -150,28 +164,50 @@ fn check_claims_now(claims: &Claims) -> Result<(), TokenError> {
     })
 }
 
+/// A token minted from an API key (`auth.api_key_token`: an `api_key_id` claim) is valid only
+/// while that key is registered, unrevoked and usable; checked on every verification, cache hits
+/// included, against this statement's API keys (read again when they change).
+fn check_api_key_claim(claims: &Claims) -> Result<(), AuthError> {
+    let Some(id) = claims.get("api_key_id") else {
+        return Ok(());
+    };
+    let id = id.as_str().and_then(crate::claims::uuid_bytes);
+    match id {
+        Some(id) if api_keys::is_live(&id)? => Ok(()),
+        _ => Err(TokenError::ApiKeyRevoked.into()),
+    }
+}
+
+/// The claim rules and the API-key rule, now.
+fn check_now(claims: &Claims) -> Result<(), AuthError> {
+    check_claims_now(claims)?;
+    check_api_key_claim(claims)
+}
+
 pub(crate) fn max_token_bytes() -> usize {
     settings::MAX_TOKEN_BYTES.get().max(0) as usize
 }
 
-/// Signature-only verification: parse, find the trusted key, check the signature.
-fn verify_signature(set: &KeySet, token: &str) -> Result<jose::ParsedToken, TokenError> {
+/// Signature-only verification: parse, find the trusted key, check the signature. A refusal is
+/// `AuthError::Token`; any other error (the API keys could not be read) propagates as itself,
+/// never as a refusal or an acceptance.
+fn verify_signature(set: &KeySet, token: &str) -> Result<jose::ParsedToken, AuthError> {
     let parsed = jose::parse_compact(token, max_token_bytes())?;
     let entry = match parsed.kid() {
         Some(kid) => set.get(kid).ok_or(TokenError::UnknownKid)?,
         // Only the legacy HS256 secret verifies tokens without a kid (contract §2).
         None if parsed.alg() == Alg::HS256 => set.legacy().ok_or(TokenError::MissingKid)?,
-        None => return Err(TokenError::MissingKid),
+        None => return Err(TokenError::MissingKid.into()),
     };
     if !entry.state.trusted() {
-        return Err(TokenError::KeyRevoked);
+        return Err(TokenError::KeyRevoked.into());
     }
-    let key = entry.key.as_ref().ok_or(TokenError::UnknownKid)?;
+    let key = entry.verifier()?;
     parsed.verify_with(key)?;
     // A legacy anon / service_role API key that was revoked or disabled is refused although its
     // signature is valid (contract §4). Only tokens of the legacy secret can be such keys.
-    if entry.is_legacy && api_keys::legacy_token_refused(token).unwrap_or(true) {
-        return Err(TokenError::Disabled);
+    if entry.is_legacy && api_keys::legacy_token_refused(token)? {
+        return Err(TokenError::Disabled.into());
     }
     Ok(parsed)
 }
@@ -192,43 +228,107 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
         if !legacy.state.trusted() {
             return Err(TokenError::KeyRevoked);
         }
-        parsed.verify_with(legacy.key.as_ref().ok_or(TokenError::UnknownKid)?)?;
+        parsed.verify_with(legacy.verifier()?)?;
         let claims = parsed.claims()?;
+        // These keys carry their role in the top-level `role` claim, whatever auth.role_claim
+        // says about user tokens.
         let mut rules = claim_rules();
         rules.audience = None;
         rules.issuer = None;
-        rules.allowed_roles = vec!["anon".into(), "service_role".into()];
+        rules.role_claim = RoleClaim::default();
+        rules.allowed_roles = RoleList::parse("anon,service_role");
         jose::check_claims(&claims, &rules)?;
         Ok(claims)
     };
     check().map_err(AuthError::from)
 }
 
-fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, TokenError> {
+fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, AuthError> {
     let parsed = verify_signature(set, token)?;
-    Ok(Verified::from_payload(parsed.claims()?, parsed.payload()))
+    let mut verified = Verified::from_payload(parsed.claims()?, parsed.payload());
+    verified.legacy_api_key = is_legacy_api_key(set, &parsed, &verified.claims);
+    Ok(verified)
+}
+
+/// Signed by the legacy secret (no kid verifies only with it) with role anon or service_role.
+fn is_legacy_api_key(set: &KeySet, parsed: &jose::ParsedToken, claims: &Claims) -> bool {
+    let legacy = match parsed.kid() {
+        Some(kid) => set.get(kid).is_some_and(|e| e.is_legacy),
+        None => true,
+    };
+    legacy
+        && matches!(
+            claims.get("role").and_then(Value::as_str),
+            Some("anon" | "service_role")
+        )
+}
+
+/// auth.max_token_lifetime at the current time (legacy API keys are exempt).
+fn check_lifetime_now(v: &Verified) -> Result<(), TokenError> {
+    let max = settings::MAX_TOKEN_LIFETIME_SECS.get();
+    if v.legacy_api_key || v.within_lifetime.get() == max {
+        return Ok(());
+    }
+    jose::check_lifetime(
+        &v.claims,
+        now_secs(),
+        settings::LEEWAY_SECS.get() as i64,
+        max as i64,
+    )?;
+    if v.claims.get("iat").is_some_and(Value::is_number) {
+        v.within_lifetime.set(max);
+    }
+    Ok(())
+}
+
+/// The id of the revocation entry that refuses `v` (the token `token`), if any.
+pub fn revoked_by(revoked: &RevocationSet, v: &Verified, token: Option<&str>) -> Option<i64> {
+    revoked.matching(&v.claims, || {
+        *v.hash
+            .get_or_init(|| token.map(jose::api_key_hash).unwrap_or([0; 32]))
+    })
+}
+
+/// The checks that follow a valid signature and claims, on every verification including cache
+/// hits: the lifetime bound, then the revocations (looked up again only when they changed since
+/// this token was last found unrevoked).
+fn check_not_revoked(revoked: &Revocations, v: &Verified, token: &str) -> Result<(), TokenError> {
+    check_lifetime_now(v)?;
+    if v.unrevoked_in.get() == revoked.generation {
+        return Ok(());
+    }
+    match revoked_by(&revoked.set, v, Some(token)) {
+        Some(_) => Err(TokenError::Revoked),
+        None => {
+            v.unrevoked_in.set(revoked.generation);
+            Ok(())
+        }
+    }
 }
 
 /// Verify a token completely (signature, key state, claims), counting the outcome.
 pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
     let store = shmem::store()?;
     let set = keyset::current()?;
-    let result = verify_with_cache(&set, token, &store);
+    let revoked = revocations::after_keyset()?;
+    let result = verify_with_cache(&set, &revoked, token, &store);
     match &result {
         Ok(_) => store.count(Stat::VerifyOk),
-        Err(e) => {
+        Err(AuthError::Token(e)) => {
             store.count(Stat::VerifyFailed);
             store.count_reason(e);
         }
+        Err(_) => {}
     }
-    result.map_err(AuthError::from)
+    result
 }
 
 fn verify_with_cache(
     set: &Rc<KeySet>,
+    revoked: &Revocations,
     token: &str,
     store: &shmem::Store,
-) -> Result<Rc<Verified>, TokenError> {
+) -> Result<Rc<Verified>, AuthError> {
     let capacity = settings::TOKEN_CACHE_ENTRIES.get().max(0) as usize;
     let hit = CACHE.with(|c| {
         let mut c = c.borrow_mut();
@@ -240,12 +340,14 @@ fn verify_with_cache(
     });
     if let Some(v) = hit {
         store.count(Stat::TokenCacheHit);
-        check_claims_now(&v.claims)?;
+        check_now(&v.claims)?;
+        check_not_revoked(revoked, &v, token)?;
         return Ok(v);
     }
     store.count(Stat::TokenCacheMiss);
     let verified = Rc::new(verify_uncached(set, token)?);
-    check_claims_now(&verified.claims)?;
+    check_now(&verified.claims)?;
+    check_not_revoked(revoked, &verified, token)?;
     if capacity > 0 {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
@@ -259,12 +361,14 @@ fn verify_with_cache(
     Ok(verified)
 }
 
-/// Sign `claims` with a private key read by `auth.sign_jwt` (which chose and checked the key).
+/// Sign `claims` with the sealed private key read by `auth.sign_jwt` (which chose and checked
+/// the key). It is opened here, in this backend's memory only; with the key-encryption key
+/// missing or another one, this fails (55000) before anything is signed.
 pub fn sign(
     claims: &Value,
     kid: &str,
     alg: &str,
-    private_key: &[u8],
+    sealed_private_key: &[u8],
     lifetime: i64,
 ) -> Result<String, AuthError> {
     let Value::Object(claims) = claims else {
@@ -273,7 +377,7 @@ pub fn sign(
         ));
     };
     let alg = Alg::parse(alg).ok_or_else(|| AuthError::BadArgument("unknown alg".into()))?;
-    let key = SigningKey::from_private(alg, private_key)?;
+    let key = keys::open_signing_key(alg, kid, sealed_private_key)?;
     let mut claims = claims.clone();
     let now = now_secs();
     claims.entry("iat").or_insert(json!(now));
@@ -334,20 +438,39 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
     let key = entry.map(|e| {
         json!({"kid": e.kid, "alg": e.alg.as_str(), "state": e.state.as_str(), "is_legacy": e.is_legacy})
     });
-    let outcome = verify_signature(&set, token)
-        .and_then(|p| p.claims())
-        .and_then(|c| jose::check_claims(&c, &claim_rules()));
+    let revoked = revocations::current()?;
+    let mut revocation = Value::Null;
+    let outcome = verify_signature(&set, token).and_then(|p| {
+        let mut v = Verified::new(p.claims()?);
+        v.legacy_api_key = is_legacy_api_key(&set, &p, &v.claims);
+        jose::check_claims(&v.claims, &claim_rules())?;
+        check_api_key_claim(&v.claims)?;
+        check_lifetime_now(&v)?;
+        if let Some(id) = revoked_by(&revoked.set, &v, Some(token)) {
+            revocation = json!({ "id": id });
+            return Err(TokenError::Revoked.into());
+        }
+        Ok(())
+    });
+    if let Some(id) = revocation.get("id").and_then(Value::as_i64) {
+        revocation = revocations::describe(id)?;
+    }
     let (valid, reason) = match outcome {
         Ok(()) => (true, Value::Null),
-        Err(e) => (false, json!(e.to_string())),
+        Err(AuthError::Token(e)) => (false, json!(e.to_string())),
+        Err(e) => return Err(e),
     };
-    Ok(json!({
+    let mut out = json!({
         "header": header,
         "claims_unverified": claims,
         "key": key.unwrap_or(Value::Null),
         "valid": valid,
         "reason": reason,
-    }))
+    });
+    if !revocation.is_null() {
+        out["revocation"] = revocation;
+    }
+    Ok(out)
 }
 
 /// Verification is STABLE, never IMMUTABLE: its answer depends on the clock and on the key set,
@@ -375,9 +498,7 @@ mod auth {
     #[pg_extern(stable, parallel_safe)]
     fn verify_jws(token: &str) -> Vec<u8> {
         let set = keyset::current().or_raise();
-        let parsed = verify_signature(&set, token)
-            .map_err(AuthError::from)
-            .or_raise();
+        let parsed = verify_signature(&set, token).or_raise();
         parsed.payload().to_vec()
     }
 
@@ -386,8 +507,8 @@ mod auth {
         pgrx::JsonB(inspect(token).or_raise())
     }
 
-    /// Internal: called by auth.sign_jwt with the key it selected.
-    #[pg_extern(volatile, parallel_unsafe)]
+    /// Internal: called by auth.sign_jwt with the key it selected (its private key sealed).
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _sign(
         claims: JsonbArg,
         kid: &str,

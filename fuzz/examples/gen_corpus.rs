@@ -491,10 +491,12 @@ fn main() {
     let mut out = Out::new(&root, "seal");
     let id = b"00000000-0000-4000-8000-000000000002";
     let secret = generate_api_key(ApiKeyKind::Secret).full;
-    let key = pg_auth_keys_jose::RootKey::derive(b"fuzz root key: 32 bytes or more!").unwrap();
-    let sealed = key.seal(id, secret.as_bytes()).unwrap();
+    let key = pg_auth_keys_jose::Kek::derive(b"fuzz root key: 32 bytes or more!").unwrap();
+    let sealed = key
+        .seal(pg_auth_keys_jose::Purpose::ApiKey, id, secret.as_bytes())
+        .unwrap();
     out.put(
-        "sealed-secret",
+        "sealed-secret-v2",
         [&id[..], &[pg_auth_keys_fuzz::SEP], &sealed].concat(),
     );
     out.put(

@@ -6,7 +6,9 @@
 //! secrets, and ES384 a P-384 key made once with `openssl genpkey` for this file (no vector has
 //! one). Fixed keys keep every crash reproducible from its input alone.
 
-use pg_auth_keys_jose::{import_jwk, import_pem, Alg, ClaimRules, PreparedKey, SigningKey};
+use pg_auth_keys_jose::{
+    import_jwk, import_pem, Alg, ClaimRules, PreparedKey, RoleClaim, RoleList, SigningKey,
+};
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -113,24 +115,24 @@ fn build() -> Fixtures {
             leeway: 0,
             audience: Some("authenticated".into()),
             issuer: Some("https://issuer.example".into()),
-            role_claim: "role".into(),
-            allowed_roles: vec!["authenticated".into()],
+            role_claim: RoleClaim::parse(".role").expect("a path"),
+            allowed_roles: RoleList::parse("authenticated"),
         },
         ClaimRules {
             now: i64::MAX,
             leeway: i64::MAX,
             audience: Some(String::new()),
             issuer: Some(String::new()),
-            role_claim: String::new(),
-            allowed_roles: vec![],
+            role_claim: RoleClaim::parse(".app_metadata.roles[1]").expect("a path"),
+            allowed_roles: RoleList::default(),
         },
         ClaimRules {
             now: i64::MIN,
             leeway: i64::MIN,
             audience: None,
             issuer: None,
-            role_claim: "exp".into(),
-            allowed_roles: vec![String::new()],
+            role_claim: RoleClaim::parse("exp").expect("a name"),
+            allowed_roles: [""].into_iter().collect(),
         },
     ];
     Fixtures { keys, rules }

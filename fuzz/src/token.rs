@@ -14,7 +14,8 @@
 //! and `kid` are the header's; `verify_with` succeeds only with a key of the token's `alg`, fails
 //! only with `AlgMismatch` or `BadSignature`, and succeeds for a token we signed whose header
 //! names the signing key's `alg`; `check_claims` accepts only claims with a numeric `exp` that
-//! satisfy the audience and issuer rules.
+//! satisfy the audience and issuer rules, and whose role claim (at the rule set's path) is absent
+//! or an allowed string.
 
 use crate::fixtures::{self, MAX_TOKEN_BYTES};
 use crate::{parts, STRUCTURED};
@@ -156,8 +157,8 @@ fn check_accepted(claims: &Map<String, Value>, rules: &ClaimRules) {
             Some(iss.as_str())
         );
     }
-    if let Some(role) = claims.get(&rules.role_claim) {
+    if let Some(role) = crate::role_claim::expected_role(claims, &rules.role_claim) {
         let role = role.as_str().expect("accepted a non-string role");
-        assert!(rules.allowed_roles.iter().any(|r| r == role));
+        assert!(rules.allowed_roles.contains(role), "accepted role {role}");
     }
 }

@@ -45,6 +45,11 @@ fn b64() {
 }
 
 #[test]
+fn role_claim() {
+    replay("role_claim", pg_auth_keys_fuzz::role_claim::run);
+}
+
+#[test]
 fn seal() {
     replay("seal", pg_auth_keys_fuzz::seal::run);
 }

@@ -8,6 +8,8 @@
 //! fractional seconds, negative numbers and 1e300 are all handled without overflow or panic.
 
 use crate::error::TokenError;
+use crate::role_claim::RoleClaim;
+use crate::roles::{RoleList, DEFAULT_ALLOWED_ROLES};
 use serde_json::{Map, Value};
 
 /// What a verified token's claims must satisfy.
@@ -21,10 +23,10 @@ pub struct ClaimRules {
     pub audience: Option<String>,
     /// `auth.issuer`: when set, `iss` must equal it.
     pub issuer: Option<String>,
-    /// `auth.role_claim`, normally `role`.
-    pub role_claim: String,
-    /// `auth.allowed_roles`: a present role claim must be a string naming one of these.
-    pub allowed_roles: Vec<String>,
+    /// `auth.role_claim`: where the role is, normally the top-level member `role`.
+    pub role_claim: RoleClaim,
+    /// `auth.allowed_roles`: a role claim present at `role_claim` must be a string naming one.
+    pub allowed_roles: RoleList,
 }
 
 impl ClaimRules {
@@ -36,10 +38,8 @@ impl ClaimRules {
             leeway: 30,
             audience: None,
             issuer: None,
-            role_claim: "role".to_owned(),
-            allowed_roles: ["anon", "authenticated", "service_role"]
-                .map(String::from)
-                .to_vec(),
+            role_claim: RoleClaim::default(),
+            allowed_roles: RoleList::parse(DEFAULT_ALLOWED_ROLES),
         }
     }
 }
@@ -98,10 +98,11 @@ pub fn check_claims(claims: &Map<String, Value>, rules: &ClaimRules) -> Result<(
         }
     }
 
-    if let Some(role) = claims.get(&rules.role_claim) {
+    // Whatever the path selects, at any depth: PostgREST switches to the role it finds there.
+    if let Some(role) = rules.role_claim.select(claims) {
         let allowed = role
             .as_str()
-            .is_some_and(|r| rules.allowed_roles.iter().any(|a| a == r));
+            .is_some_and(|r| rules.allowed_roles.contains(r));
         if !allowed {
             return Err(TokenError::RoleNotAllowed);
         }

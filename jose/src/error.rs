@@ -45,6 +45,21 @@ pub enum TokenError {
     RoleNotAllowed,
     #[error("legacy api key disabled")]
     Disabled,
+    /// The key's HMAC secret is sealed under a key-encryption key this server does not have
+    /// (a copy of the database without its KEK): nothing verifies with it, it never fails open.
+    #[error("key unavailable: key-encryption key missing")]
+    KeyUnavailable,
+    /// A token minted from an API key (`api_key_id` claim) whose key is revoked, deleted or
+    /// unknown: it is valid only while that key is.
+    #[error("the token's api key is revoked or unknown")]
+    ApiKeyRevoked,
+    /// A revocation entry (auth.revoke_tokens, revoke_session, revoke_token, sign_out) matches.
+    #[error("token revoked")]
+    Revoked,
+    /// `exp - iat` exceeds auth.max_token_lifetime: such a token could outlive the revocation
+    /// entries that are kept for that long.
+    #[error("lifetime too long")]
+    LifetimeTooLong,
 }
 
 impl TokenError {
@@ -70,11 +85,16 @@ impl TokenError {
             TokenError::BadIssuer => "bad_issuer",
             TokenError::RoleNotAllowed => "role_not_allowed",
             TokenError::Disabled => "disabled",
+            TokenError::KeyUnavailable => "key_unavailable",
+            TokenError::ApiKeyRevoked => "api_key_revoked",
+            TokenError::Revoked => "token_revoked",
+            TokenError::LifetimeTooLong => "lifetime_too_long",
         }
     }
 
     /// All reason codes, in a stable order (for fixed-size counter arrays in shared memory).
-    pub const REASON_CODES: [&'static str; 19] = [
+    /// New codes go at the end, so that earlier counters keep their positions.
+    pub const REASON_CODES: [&'static str; 23] = [
         "too_large",
         "malformed",
         "unsupported_alg",
@@ -94,6 +114,10 @@ impl TokenError {
         "bad_issuer",
         "role_not_allowed",
         "disabled",
+        "key_unavailable",
+        "api_key_revoked",
+        "token_revoked",
+        "lifetime_too_long",
     ];
 }
 

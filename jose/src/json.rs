@@ -48,8 +48,21 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
 }
 
 /// Does every number in the JSON `text` survive parsing as a double (RFC 8259 §6, RFC 7493 §2.2)?
-/// `1.50` and `0.1` do; `18446744073709551616`, `0.10000000000000000001` and `1e-400` do not.
 /// `text` must be valid JSON (as PostgreSQL's jsonb output is); strings are skipped.
+///
+/// The rule, for each number: parsed into the nearest double `d`, it must be one of the decimals
+/// that a shortest round-trip printer (ryu, JavaScript's `Number.prototype.toString`, Rust's
+/// `{}`) prints for `d`, compared as decimal values (`1.50` = `1.5`, `15e-1` = `1.5`). Then a
+/// verifier that reads the claim into a double and prints it back writes the number that was
+/// signed. `0.1` passes (no double equals 1/10, but `0.1` is what every such printer writes for
+/// the double nearest to it); `18446744073709551616` (2^64: printed `18446744073709552000`),
+/// `9007199254740993` (2^53 + 1 reads as 2^53), `0.10000000000000000001` and `1e-400` do not.
+///
+/// Usually exactly one decimal qualifies: the shortest that parses back to `d`, and among those
+/// of that length the closest to `d`. When `d` lies exactly halfway between two such decimals,
+/// both qualify: `1400001111111211.2` and `1400001111111211.3` are equally close to the double
+/// 1400001111111211.25, ryu and JavaScript print the even one, Rust the other, and both read back
+/// as that double (corpus file `fuzz/corpus/json/regress-shortest-tie`).
 pub fn numbers_survive_doubles(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -109,8 +122,44 @@ fn number_survives_double(number: &str) -> bool {
     if !v.is_finite() {
         return false;
     }
-    // `{:e}` prints the shortest digits that parse back to the same double.
-    decimal_digits(number) == decimal_digits(&format!("{v:e}"))
+    let Some(written) = decimal_digits(number) else {
+        return false;
+    };
+    // `{:e}` prints the shortest digits that parse back to the same double, the closest to it.
+    let Some(shortest) = decimal_digits(&format!("{v:e}")) else {
+        return false;
+    };
+    written == shortest || halfway_neighbour(v, shortest.0.len(), &written)
+}
+
+/// Is `written` the other of two decimals with `n` significant digits that lie equally close to
+/// `v`, on either side of it? Then the double's exact value has n + 1 significant digits, the
+/// last a 5, and the two are its truncation and the truncation plus one in the last place.
+fn halfway_neighbour(v: f64, n: usize, written: &(String, i64)) -> bool {
+    // A double's exact decimal expansion has at most 767 significant digits: 800 holds it all.
+    let Some((exact, exp)) = decimal_digits(&format!("{v:.800e}")) else {
+        return false;
+    };
+    if n == 0 || exact.len() != n + 1 || !exact.ends_with('5') {
+        return false;
+    }
+    let down = &exact[..n];
+    let mut up = down.as_bytes().to_vec();
+    let mut carry_exp = exp;
+    match up.iter().rposition(|&b| b != b'9') {
+        Some(p) => {
+            up[p] += 1;
+            up.truncate(p + 1);
+        }
+        // 99…9 + 1 in the last place: 1 with the exponent one higher.
+        None => {
+            up = vec![b'1'];
+            carry_exp += 1;
+        }
+    }
+    let up = (String::from_utf8(up).expect("ASCII digits"), carry_exp);
+    let down = (down.trim_end_matches('0').to_string(), exp);
+    *written == down || *written == up
 }
 
 struct StrictSeed;
@@ -244,6 +293,10 @@ mod tests {
         for ok in [
             r#"{"a":1.50,"b":0.1,"c":-0,"d":1e300,"e":[9007199254740992],"s":"1e-400"}"#,
             r#"{"exp":1700000000,"x":-12.5e-3,"y":0,"z":"\"18446744073709551616"}"#,
+            // Halfway cases: both neighbours of 1400001111111211.25 are shortest and closest.
+            r#"{"a":1400001111111211.2,"b":1400001111111211.3,"c":-1400001111111211.2}"#,
+            r#"{"a":14000011111112112e-1,"b":1.4000011111112113e15,"c":1400001111111211.20}"#,
+            r#"{"a":9007199254740992,"b":5e-324,"c":1.7976931348623157e308,"d":0.3}"#,
         ] {
             assert!(numbers_survive_doubles(ok), "{ok}");
         }
@@ -252,6 +305,12 @@ mod tests {
             r#"{"a":0.10000000000000000001}"#,
             r#"{"a":1e-400}"#,
             r#"{"a":[1,123456789012345678901234567890]}"#,
+            r#"{"a":9007199254740993}"#,
+            // The double itself, 1400001111111211.25, is not what a printer writes for it.
+            r#"{"a":1400001111111211.25}"#,
+            r#"{"a":1400001111111211.1}"#,
+            r#"{"a":1400001111111211.4}"#,
+            r#"{"a":4e-324}"#,
         ] {
             assert!(!numbers_survive_doubles(lossy), "{lossy}");
         }

@@ -14,6 +14,10 @@ mod error;
 mod json;
 mod jwk;
 mod keys;
+mod request;
+mod revocation;
+mod role_claim;
+mod roles;
 mod sealing;
 mod token;
 
@@ -28,5 +32,16 @@ pub use error::{KeyError, TokenError};
 pub use json::{numbers_survive_doubles, parse_object as parse_json_object, JsonError};
 pub use jwk::{import_jwk, import_jwks, import_pem, ImportedKey, MAX_KID_BYTES};
 pub use keys::{PreparedKey, SigningKey, VerifyKey, MAX_HMAC_KEY_BYTES, MAX_VERIFY_KEY_BYTES};
-pub use sealing::{RootKey, SealError, MIN_ROOT_KEY_BYTES};
+pub use request::{
+    from_browser, pre_request, Credential, Decision, Headers, Identity, Refusal, RequestRoles,
+};
+pub use revocation::{
+    check_lifetime, token_hash_value, RevocationEntry, RevocationKind, RevocationSet,
+};
+pub use role_claim::{RoleClaim, RoleClaimError, RoleClaimStep, MAX_ROLE_CLAIM_INDEX};
+pub use roles::{RoleList, DEFAULT_ALLOWED_ROLES, DEFAULT_ELEVATED_ROLES};
+pub use sealing::{
+    open_with, sealed_by, Kek, KekId, Purpose, SealError, KEK_ID_LEN, MIN_ROOT_KEY_BYTES,
+    SEAL_OVERHEAD,
+};
 pub use token::{parse_compact, sign_compact, ParsedToken};

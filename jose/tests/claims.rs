@@ -217,8 +217,8 @@ fn roles() {
         );
     }
     let custom = ClaimRules {
-        role_claim: "app_role".into(),
-        allowed_roles: vec!["reader".into()],
+        role_claim: RoleClaim::parse("app_role").unwrap(),
+        allowed_roles: RoleList::parse("reader"),
         ..rules()
     };
     assert_eq!(
@@ -233,11 +233,77 @@ fn roles() {
         Err(TokenError::RoleNotAllowed)
     );
     let none_allowed = ClaimRules {
-        allowed_roles: vec![],
+        allowed_roles: RoleList::default(),
         ..rules()
     };
     assert_eq!(
         check(json!({"exp": exp, "role": "anon"}), &none_allowed),
+        Err(TokenError::RoleNotAllowed)
+    );
+}
+
+/// auth.role_claim paths (PostgREST's jwt-role-claim-key): auth.allowed_roles applies to whatever
+/// the path selects. Before paths were parsed, `.app_metadata.role` named a top-level member
+/// that no token has, so a token naming postgres there verified.
+#[test]
+fn role_claim_paths() {
+    let exp = NOW + 60;
+    let at = |path: &str| ClaimRules {
+        role_claim: RoleClaim::parse(path).unwrap(),
+        ..rules()
+    };
+    let nested = at(".app_metadata.role");
+    assert_eq!(
+        check(
+            json!({"exp": exp, "app_metadata": {"role": "postgres"}}),
+            &nested
+        ),
+        Err(TokenError::RoleNotAllowed)
+    );
+    assert_eq!(
+        check(
+            json!({"exp": exp, "app_metadata": {"role": "authenticated"}, "role": "postgres"}),
+            &nested
+        ),
+        Ok(()),
+        "the top-level role is not the role claim any more"
+    );
+    assert_eq!(
+        check(json!({"exp": exp, "app_metadata": {"role": 1}}), &nested),
+        Err(TokenError::RoleNotAllowed)
+    );
+    assert_eq!(
+        check(json!({"exp": exp, "app_metadata": "postgres"}), &nested),
+        Ok(()),
+        "nothing at the path: no role claim"
+    );
+    let quoted = at(r#"."https://example.com/role""#);
+    assert_eq!(
+        check(
+            json!({"exp": exp, "https://example.com/role": "pg_read_server_files"}),
+            &quoted
+        ),
+        Err(TokenError::RoleNotAllowed)
+    );
+    assert_eq!(
+        check(
+            json!({"exp": exp, "https://example.com/role": "anon"}),
+            &quoted
+        ),
+        Ok(())
+    );
+    let first = at(".roles[0]");
+    assert_eq!(
+        check(json!({"exp": exp, "roles": ["postgres", "anon"]}), &first),
+        Err(TokenError::RoleNotAllowed)
+    );
+    assert_eq!(
+        check(json!({"exp": exp, "roles": ["anon", "postgres"]}), &first),
+        Ok(())
+    );
+    assert_eq!(check(json!({"exp": exp, "roles": []}), &first), Ok(()));
+    assert_eq!(
+        check(json!({"exp": exp, "role": "postgres"}), &at(".role")),
         Err(TokenError::RoleNotAllowed)
     );
 }

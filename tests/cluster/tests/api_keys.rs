@@ -4,30 +4,11 @@
 
 use std::time::Duration;
 
+use pg_auth_keys_cluster_tests::keys::{check_api_key, revoke_api_key_by_name};
 use pg_auth_keys_cluster_tests::{text, Client, Cluster};
 use postgres::fallible_iterator::FallibleIterator;
 
 const CONF: &[&str] = &["auth.jwks_cache_ttl = 0"];
-
-/// The kind the key verifies as, or the SQLSTATE and message it is refused with.
-fn check_key(client: &mut Client, key: &str) -> Result<String, String> {
-    match client.query_one("SELECT kind FROM auth.verify_api_key($1)", &[&key]) {
-        Ok(row) => Ok(row.get(0)),
-        Err(e) => {
-            let db = e.as_db_error().expect("a database error");
-            Err(format!("{}: {}", db.code().code(), db.message()))
-        }
-    }
-}
-
-fn revoke_by_name(admin: &mut Client, name: &str) {
-    admin
-        .execute(
-            "SELECT auth.revoke_api_key(id) FROM auth.api_keys WHERE name = $1",
-            &[&name],
-        )
-        .expect("revoke");
-}
 
 #[test]
 fn revoking_an_api_key_reaches_an_open_transaction_of_another_session() {
@@ -39,23 +20,23 @@ fn revoking_an_api_key_reaches_an_open_transaction_of_another_session() {
     let mut user = cluster.connect();
     user.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         .unwrap();
-    assert_eq!(check_key(&mut user, &key), Ok("secret".into()));
+    assert_eq!(check_api_key(&mut user, &key), Ok("secret".into()));
 
     // A rolled-back revocation changes nothing.
     admin.batch_execute("BEGIN").unwrap();
-    revoke_by_name(&mut admin, "worker");
+    revoke_api_key_by_name(&mut admin, "worker");
     admin.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(check_key(&mut user, &key), Ok("secret".into()));
+    assert_eq!(check_api_key(&mut user, &key), Ok("secret".into()));
 
-    revoke_by_name(&mut admin, "worker");
+    revoke_api_key_by_name(&mut admin, "worker");
     user.batch_execute("SAVEPOINT refused").unwrap();
     assert_eq!(
-        check_key(&mut user, &key),
+        check_api_key(&mut user, &key),
         Err("28000: api key revoked".into()),
         "the open transaction still accepts a revoked key"
     );
     user.batch_execute("ROLLBACK TO SAVEPOINT refused").unwrap();
-    assert_eq!(check_key(&mut user, &other), Ok("secret".into()));
+    assert_eq!(check_api_key(&mut user, &other), Ok("secret".into()));
     user.batch_execute("COMMIT").unwrap();
 
     // Deleted: unknown to every session, and the counters saw it all.
@@ -66,7 +47,7 @@ fn revoking_an_api_key_reaches_an_open_transaction_of_another_session() {
         )
         .unwrap();
     assert_eq!(
-        check_key(&mut cluster.connect(), &key),
+        check_api_key(&mut cluster.connect(), &key),
         Err("28000: unknown api key".into())
     );
     let failed: i64 = admin
@@ -138,6 +119,8 @@ fn committed_key_changes_notify_postgrest_and_rolled_back_ones_do_not() {
 fn hot_standby_refuses_a_revoked_api_key_once_replayed() {
     let primary = Cluster::start_with_conf("apikey-standby", CONF);
     let mut admin = primary.connect_with_extension();
+    // pre_request switches a key-only request to the key's role, which must exist.
+    admin.batch_execute("CREATE ROLE anon NOLOGIN").unwrap();
     let key = text(
         &mut admin,
         "SELECT auth.create_api_key('publishable', 'web')",
@@ -146,17 +129,17 @@ fn hot_standby_refuses_a_revoked_api_key_once_replayed() {
     primary.wait_for_replica(&replica);
 
     let mut early = replica.connect();
-    assert_eq!(check_key(&mut early, &key), Ok("publishable".into()));
+    assert_eq!(check_api_key(&mut early, &key), Ok("publishable".into()));
 
-    revoke_by_name(&mut admin, "web");
+    revoke_api_key_by_name(&mut admin, "web");
     primary.wait_for_replica(&replica);
     assert_eq!(
-        check_key(&mut early, &key),
+        check_api_key(&mut early, &key),
         Err("28000: api key revoked".into()),
         "the standby still accepts a revoked api key"
     );
     assert_eq!(
-        check_key(&mut replica.connect(), &key),
+        check_api_key(&mut replica.connect(), &key),
         Err("28000: api key revoked".into())
     );
 

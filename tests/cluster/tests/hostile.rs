@@ -6,7 +6,7 @@
 //! Every call must answer with the documented SQLSTATE (28000 tokens, 22023 bad arguments,
 //! 53400 a configured limit) or NULL, with a short message (an error must not echo megabytes
 //! back), leave the server up (same postmaster, connection still usable) and, when refused,
-//! leave `auth._keys` and `auth.key_events` exactly as they were.
+//! leave `auth_private._keys` and `auth.key_events` exactly as they were.
 
 use pg_auth_keys_cluster_tests::{Client, Cluster};
 use postgres::types::ToSql;
@@ -20,7 +20,7 @@ fn fingerprint(client: &mut Client) -> String {
     client
         .query_one(
             "SELECT md5(coalesce((SELECT string_agg(kid || ':' || state || ':' || md5(coalesce(description, '')), ',' ORDER BY kid)
-                                  FROM auth._keys), '') || '|' ||
+                                  FROM auth_private._keys), '') || '|' ||
                        coalesce((SELECT max(id)::text FROM auth.key_events), ''))",
             &[],
         )
@@ -286,7 +286,7 @@ fn ten_megabyte_arguments_everywhere() {
         &mut failures,
         &mut c,
         "_public_jwk(10 MB key)",
-        "SELECT auth._public_jwk('RS256', $1, 'k')::text",
+        "SELECT auth_private._public_jwk('RS256', $1, 'k')::text",
         &[&huge_bytes],
         Want::Null,
     );
@@ -294,7 +294,7 @@ fn ten_megabyte_arguments_everywhere() {
         &mut failures,
         &mut c,
         "_public_jwk(10 MB alg)",
-        "SELECT auth._public_jwk($1, '\\x00', 'k')::text",
+        "SELECT auth_private._public_jwk($1, '\\x00', 'k')::text",
         &[&huge],
         Want::Null,
     );

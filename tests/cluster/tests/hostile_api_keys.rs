@@ -1,13 +1,13 @@
 //! Hostile input to the API-key and PostgREST functions that is too large for a golden file
 //! (tests/pg_regress/sql/hostile_api_keys.sql has the rest): 10 MB arguments to every function,
-//! 10 MB `request.headers` for `auth.pre_request()`, 10 MB root keys for `reveal_api_key`, and
+//! 10 MB `request.headers` for `auth.pre_request()`, a 10 MB root key a session tries to set, and
 //! the legacy-key registration with NULL and 10 MB before and after the legacy secret exists.
 //!
 //! Every call must answer with the documented SQLSTATE (28000 refused keys and tokens, 22023 bad
 //! arguments, 55000 refused state, PT401 from pre_request) or NULL, with a short message that
 //! holds no key, no secret and not the apikey header sent, leave the server up (same postmaster,
-//! connection still usable) and, when refused, leave `auth._keys`, `auth._api_keys`,
-//! `auth._switches` and `auth.key_events` exactly as they were.
+//! connection still usable) and, when refused, leave `auth_private._keys`, `auth_private._api_keys`,
+//! `auth_private._switches` and `auth.key_events` exactly as they were.
 
 use pg_auth_keys_cluster_tests::{text, Client, Cluster};
 use postgres::types::ToSql;
@@ -22,14 +22,32 @@ const LEGACY_SECRET: &str = "hostile legacy secret, at least 32 characters";
 fn fingerprint(client: &mut Client) -> String {
     client
         .query_one(
-            "SELECT md5(coalesce((SELECT string_agg(k::text, ',' ORDER BY k.kid) FROM auth._keys k), '') || '|' ||
-                       coalesce((SELECT string_agg(a::text, ',' ORDER BY a.id) FROM auth._api_keys a), '') || '|' ||
-                       coalesce((SELECT string_agg(s::text, ',' ORDER BY s.name) FROM auth._switches s), '') || '|' ||
+            "SELECT md5(coalesce((SELECT string_agg(k::text, ',' ORDER BY k.kid) FROM auth_private._keys k), '') || '|' ||
+                       coalesce((SELECT string_agg(a::text, ',' ORDER BY a.id) FROM auth_private._api_keys a), '') || '|' ||
+                       coalesce((SELECT string_agg(s::text, ',' ORDER BY s.name) FROM auth_private._switches s), '') || '|' ||
                        coalesce((SELECT max(id)::text FROM auth.key_events), ''))",
             &[],
         )
         .unwrap()
         .get(0)
+}
+
+/// Set (None: reset) auth.root_key, a server setting, and wait until this session sees it: a
+/// reload reaches a session between statements.
+fn set_root_key(client: &mut Client, value: Option<&str>) {
+    match value {
+        Some(v) => client.batch_execute(&format!("ALTER SYSTEM SET auth.root_key = '{v}'")),
+        None => client.batch_execute("ALTER SYSTEM RESET auth.root_key"),
+    }
+    .unwrap();
+    client.batch_execute("SELECT pg_reload_conf()").unwrap();
+    for _ in 0..3000 {
+        if text(client, "SHOW auth.root_key") == value.unwrap_or("") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("auth.root_key was not reloaded");
 }
 
 fn started(client: &mut Client) -> String {
@@ -135,6 +153,9 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
     let cluster = Cluster::start_with_conf("hostile-api-keys", &["auth.jwks_cache_ttl = 0"]);
     let mut c = cluster.connect();
     c.batch_execute("CREATE EXTENSION pg_auth_keys").unwrap();
+    // A key-only request switches to the key's role, which must exist.
+    c.batch_execute("CREATE ROLE anon NOLOGIN; CREATE ROLE service_role NOLOGIN")
+        .unwrap();
     // auth.pre_request() as db-pre-request runs it: request.headers set for the transaction.
     c.batch_execute(
         "CREATE FUNCTION pg_temp.pre_request_with(headers text) RETURNS text LANGUAGE plpgsql AS $$
@@ -192,10 +213,9 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
         "SELECT auth.sign_jwt('{\"sub\":\"11111111-1111-1111-1111-111111111111\",\"role\":\"authenticated\"}')",
     );
     let pk = text(&mut c, "SELECT auth.create_api_key('publishable', 'web')");
-    c.batch_execute(&format!("SET auth.root_key = '{ROOT_KEY}'"))
-        .unwrap();
+    set_root_key(&mut c, Some(ROOT_KEY));
     let sk = text(&mut c, "SELECT auth.create_api_key('secret', 'server')");
-    c.batch_execute("RESET auth.root_key").unwrap();
+    set_root_key(&mut c, None);
     let revoked = text(&mut c, "SELECT auth.create_api_key('publishable', 'old')");
     c.execute(
         "SELECT auth.revoke_api_key(id) FROM auth.api_keys WHERE name = 'old'",
@@ -247,13 +267,13 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
         ("10 MB of RTL overrides", &huge_rtl),
         ("a valid key and 10 MB more", &huge_key_suffix),
     ] {
-        for f in ["verify_api_key", "_verify_api_key"] {
+        for f in ["auth.verify_api_key", "auth_private._verify_api_key"] {
             check(
                 &mut failures,
                 &mut c,
                 &secrets,
                 &format!("{f}({what})"),
-                &format!("SELECT kind FROM auth.{f}($1)"),
+                &format!("SELECT kind FROM {f}($1)"),
                 &[key],
                 Want::Refused("28000"),
             );
@@ -338,37 +358,34 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
     .unwrap();
     c.batch_execute("ROLLBACK").unwrap();
 
-    // reveal_api_key under 10 MB root keys: a different one refuses (55000) without echoing
-    // either; a 10 MB root key works like any other.
+    // A 10 MB root key from a session: refused (55P02, it is a server setting) without echoing it;
+    // reveal_api_key without the root key that sealed: 55000.
     let huge_root_key = format!("{ROOT_KEY}{}", "r".repeat(MB10));
-    c.execute(
-        "SELECT set_config('auth.root_key', $1, false)",
-        &[&huge_root_key],
-    )
-    .unwrap();
     let mut with_huge_root = secrets.clone();
     with_huge_root.push(&huge_root_key[..64]);
+    for sql in [
+        "SELECT set_config('auth.root_key', $1, false)",
+        "SELECT set_config('auth.previous_root_key', $1, true)",
+    ] {
+        check(
+            &mut failures,
+            &mut c,
+            &with_huge_root,
+            &format!("{sql} with a 10 MB root key"),
+            sql,
+            &[&huge_root_key],
+            Want::Refused("55P02"),
+        );
+    }
     check(
         &mut failures,
         &mut c,
         &with_huge_root,
-        "reveal_api_key under a different 10 MB root key",
+        "reveal_api_key without its root key",
         "SELECT auth.reveal_api_key($1::text::uuid)",
         &[&sk_id],
         Want::Refused("55000"),
     );
-    c.batch_execute("BEGIN").unwrap();
-    let sealed = text(&mut c, "SELECT auth.create_api_key('secret', 'sealed')");
-    let revealed: String = c
-        .query_one(
-            "SELECT auth.reveal_api_key(id) FROM auth.api_keys WHERE name = 'sealed'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(revealed, sealed, "reveal under a 10 MB root key");
-    c.batch_execute("ROLLBACK").unwrap();
-    c.batch_execute("RESET auth.root_key").unwrap();
 
     // pre_request with 10 MB request.headers: PT401, or accepted when the headers are right.
     let many_headers = format!(
@@ -485,7 +502,7 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
             Want::Null,
         ),
         (
-            // Duplicate member names are refused (src/headers.rs), whichever comes last.
+            // Duplicate member names are refused (jose/src/request.rs), whichever comes last.
             "10 MB of duplicate apikey members, the valid one last",
             many_apikeys,
             None,

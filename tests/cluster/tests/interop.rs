@@ -2,46 +2,9 @@
 //! scripts/setup.sh into build/venv): its tokens verify here, and tokens signed here verify
 //! there against `auth.jwks()`.
 
-use std::path::PathBuf;
-use std::process::Command;
-
+use pg_auth_keys_cluster_tests::pyjwt::{run_python, scratch};
 use pg_auth_keys_cluster_tests::Cluster;
 use serde_json::Value;
-
-fn python() -> PathBuf {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let venv = repo.join("build/venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run scripts/setup.sh (make setup)",
-        venv.display()
-    );
-    venv
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop/pyjwt_interop.py")
-}
-
-fn run_python(args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg(script())
-        .args(args)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "pyjwt_interop.py {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pak-interop-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
 
 #[test]
 fn pyjwt_tokens_verify_here() {

@@ -6,52 +6,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use pg_auth_keys_cluster_tests::{text, Client, Cluster};
+use pg_auth_keys_cluster_tests::keys::{
+    alice_in_repeatable_read, key_state, opt_text, revoke, rotate_in_new_key, sign, verifies, ALICE,
+};
+use pg_auth_keys_cluster_tests::{text, Cluster};
 
 /// Rotation needs no waiting for JWKS caches in these tests.
 const CONF: &[&str] = &["auth.jwks_cache_ttl = 0"];
-const ALICE: &str = "11111111-1111-1111-1111-111111111111";
-
-/// The first column of the only row, NULL or no row as None.
-fn opt_text(client: &mut Client, sql: &str) -> Option<String> {
-    client
-        .query_opt(sql, &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .and_then(|row| row.get(0))
-}
-
-/// A new key, rotated in; returns its kid.
-fn rotate_in_new_key(admin: &mut Client) -> String {
-    let kid = text(admin, "SELECT auth.create_key()");
-    text(
-        admin,
-        &format!("SELECT auth.rotate_key('{kid}', force => true)"),
-    )
-}
-
-fn sign(admin: &mut Client, sub: &str) -> String {
-    text(
-        admin,
-        &format!("SELECT auth.sign_jwt('{{\"sub\":\"{sub}\",\"role\":\"authenticated\"}}')"),
-    )
-}
-
-fn verifies(client: &mut Client, token: &str) -> bool {
-    opt_text(
-        client,
-        &format!("SELECT auth.try_verify_jwt('{token}') ->> 'sub'"),
-    )
-    .is_some()
-}
-
-fn revoke(admin: &mut Client, kid: &str) {
-    admin
-        .execute(
-            &format!("SELECT auth.revoke_key('{kid}', force => true)"),
-            &[],
-        )
-        .expect("revoke");
-}
 
 #[test]
 fn revocation_reaches_an_open_transaction_of_another_session() {
@@ -60,17 +21,7 @@ fn revocation_reaches_an_open_transaction_of_another_session() {
     let old = rotate_in_new_key(&mut admin);
     let token = sign(&mut admin, ALICE);
 
-    let mut user = cluster.connect();
-    user.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        .unwrap();
-    text(
-        &mut user,
-        &format!("SELECT auth.authenticate('{token}')::text"),
-    );
-    assert_eq!(
-        opt_text(&mut user, "SELECT auth.uid()::text").as_deref(),
-        Some(ALICE)
-    );
+    let mut user = alice_in_repeatable_read(&cluster, &token);
 
     rotate_in_new_key(&mut admin);
     revoke(&mut admin, &old);
@@ -107,11 +58,8 @@ fn rolled_back_revocation_changes_nothing() {
     assert!(verifies(&mut user, &token));
     assert!(verifies(&mut admin, &token));
     assert_eq!(
-        text(
-            &mut admin,
-            &format!("SELECT state::text FROM auth.keys WHERE kid = '{old}'")
-        ),
-        "previously_used"
+        key_state(&mut admin, &old).as_deref(),
+        Some("previously_used")
     );
 }
 
@@ -134,13 +82,7 @@ fn uncommitted_new_key_is_not_trusted_by_other_sessions() {
     );
     admin.batch_execute("ROLLBACK").unwrap();
     assert!(!verifies(&mut user, &token));
-    assert_eq!(
-        opt_text(
-            &mut admin,
-            &format!("SELECT state::text FROM auth.keys WHERE kid = '{kid}'")
-        ),
-        None
-    );
+    assert_eq!(key_state(&mut admin, &kid), None);
 }
 
 #[test]

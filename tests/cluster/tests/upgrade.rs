@@ -4,12 +4,29 @@
 //! with its definition, volatility, security and privileges; every table, column, constraint,
 //! index, view and type; the pg_dump configuration).
 //!
-//! The first release's install script is frozen in `sql/archive/` and installed beside the
-//! current one by `make install-debug` / `make install`.
+//! Earlier releases' install scripts are frozen in `sql/archive/` and installed beside the
+//! current one by `make install-debug` / `make install`. Each release is upgraded from, so every
+//! script of the chain runs at least once from the state its release left.
+//!
+//! Only the current library is installed: the old release's SQL runs against it, as it does on a
+//! server between installing a new version and `ALTER EXTENSION pg_auth_keys UPDATE`. Releases
+//! before 0.3.0 kept private keys and HMAC secrets in the clear, and the library keeps to that
+//! for such a database; the update seals everything, and nothing is left in the clear.
+
+/// Does `value`, taken as an HS256 secret, make `token`'s signature?
+fn hs256_key_of(value: &[u8], token: &str) -> bool {
+    let Ok(key) = SigningKey::from_private(Alg::HS256, value) else {
+        return false;
+    };
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    key.sign(input.as_bytes()).unwrap() == jose::b64url_decode(signature).unwrap()
+}
 
 use pg_auth_keys_cluster_tests::{text, Client, Cluster};
+use pg_auth_keys_jose::{self as jose, Alg, SigningKey};
 
-const FIRST_RELEASE: &str = "0.1.0";
+/// Every earlier release, oldest first.
+const RELEASES: &[&str] = &["0.1.0", "0.2.0"];
 const CONF: &[&str] = &["auth.jwks_cache_ttl = 0"];
 
 /// Everything about the extension's objects that an upgrade must get right, one line each.
@@ -27,35 +44,41 @@ SELECT line FROM (
                   p.provolatile, p.proparallel, p.proisstrict, p.prosecdef, p.proconfig, p.proacl,
                   md5(p.prosrc), p.probin)
     FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
-    WHERE p.pronamespace = 'auth'::regnamespace
+    WHERE p.pronamespace = ANY (ARRAY['auth', 'auth_private']::regnamespace[])
     UNION ALL
     SELECT format('relation %s kind=%s acl=%s options=%s', c.relname, c.relkind, c.relacl, c.reloptions)
-    FROM pg_class c WHERE c.relnamespace = 'auth'::regnamespace
+    FROM pg_class c WHERE c.relnamespace = ANY (ARRAY['auth', 'auth_private']::regnamespace[])
     UNION ALL
     SELECT format('column %s.%s %s notnull=%s default=%s identity=%s', c.relname, a.attname,
                   format_type(a.atttypid, a.atttypmod), a.attnotnull,
                   pg_get_expr(ad.adbin, ad.adrelid), a.attidentity)
     FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
-    WHERE c.relnamespace = 'auth'::regnamespace
+    WHERE c.relnamespace = ANY (ARRAY['auth', 'auth_private']::regnamespace[])
     UNION ALL
     SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
-    FROM pg_constraint WHERE connamespace = 'auth'::regnamespace
+    FROM pg_constraint WHERE connamespace = ANY (ARRAY['auth', 'auth_private']::regnamespace[])
     UNION ALL
     SELECT 'index ' || pg_get_indexdef(i.indexrelid)
-    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = 'auth'::regnamespace
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = ANY (ARRAY['auth', 'auth_private']::regnamespace[])
     UNION ALL
     SELECT format('view %s %s', c.relname, pg_get_viewdef(c.oid))
-    FROM pg_class c WHERE c.relnamespace = 'auth'::regnamespace AND c.relkind = 'v'
+    FROM pg_class c WHERE c.relnamespace = ANY (ARRAY['auth', 'auth_private']::regnamespace[]) AND c.relkind = 'v'
     UNION ALL
     SELECT format('enum %s %s %s', t.typname, e.enumsortorder, e.enumlabel)
-    FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typnamespace = 'auth'::regnamespace
+    FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typnamespace = ANY (ARRAY['auth', 'auth_private']::regnamespace[])
     UNION ALL
     SELECT format('dump %s %s', cfg::regclass, cond)
     FROM pg_extension x, unnest(x.extconfig, x.extcondition) AS u(cfg, cond)
     WHERE x.extname = 'pg_auth_keys'
     UNION ALL
-    SELECT format('schema acl=%s', nspacl) FROM pg_namespace WHERE nspname = 'auth'
+    SELECT format('trigger %s %s enabled=%s %s', t.tgrelid::regclass, t.tgname, t.tgenabled,
+                  pg_get_triggerdef(t.oid))
+    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+    WHERE NOT t.tgisinternal AND c.relnamespace = ANY (ARRAY['auth', 'auth_private']::regnamespace[])
+    UNION ALL
+    SELECT format('schema %s acl=%s', nspname, nspacl) FROM pg_namespace
+    WHERE nspname IN ('auth', 'auth_private')
 ) lines ORDER BY line
 "#;
 
@@ -74,7 +97,16 @@ fn difference(a: &[String], b: &[String]) -> Vec<String> {
 
 #[test]
 fn upgrade_from_the_first_release_keeps_everything_and_matches_a_fresh_install() {
-    let cluster = Cluster::start_with_conf("upgrade", CONF);
+    upgrade_from(RELEASES[0]);
+}
+
+#[test]
+fn upgrade_from_the_previous_release_keeps_everything_and_matches_a_fresh_install() {
+    upgrade_from(RELEASES[RELEASES.len() - 1]);
+}
+
+fn upgrade_from(release: &str) {
+    let cluster = Cluster::start_with_conf(&format!("upgrade-{release}"), CONF);
     let mut admin = cluster.connect();
     for db in ["upgraded", "fresh"] {
         admin
@@ -85,15 +117,15 @@ fn upgrade_from_the_first_release_keeps_everything_and_matches_a_fresh_install()
     // The first release, with the legacy secret, rotated keys, a revoked key and tokens.
     let mut old = cluster.connect_to("upgraded");
     old.batch_execute(&format!(
-        "CREATE EXTENSION pg_auth_keys VERSION '{FIRST_RELEASE}'"
+        "CREATE EXTENSION pg_auth_keys VERSION '{release}'"
     ))
-    .expect("the first release installs");
+    .expect("the old release installs");
     assert_eq!(
         text(
             &mut old,
             "SELECT extversion FROM pg_extension WHERE extname = 'pg_auth_keys'"
         ),
-        FIRST_RELEASE
+        release
     );
     let legacy = text(
         &mut old,
@@ -118,6 +150,31 @@ fn upgrade_from_the_first_release_keeps_everything_and_matches_a_fresh_install()
         "SELECT auth.move_key('{revoked}', 'previously_used'); SELECT auth.revoke_key('{revoked}', force => true)"
     ))
     .unwrap();
+    // API keys exist from 0.2.0 on: one kept, one revoked.
+    let api_keys_before = (release != "0.1.0").then(|| {
+        let kept = text(&mut old, "SELECT auth.create_api_key('secret', 'kept')");
+        let revoked = text(
+            &mut old,
+            "SELECT auth.create_api_key('publishable', 'revoked')",
+        );
+        old.batch_execute(
+            "SELECT auth.revoke_api_key(id) FROM auth.api_keys WHERE name = 'revoked'",
+        )
+        .unwrap();
+        (kept, revoked)
+    });
+    // As the old release did, the key table holds the HMAC secret and private keys in the clear.
+    let legacy_secret: Vec<u8> = old
+        .query_one(
+            &format!("SELECT verify_key FROM auth._keys WHERE kid = '{legacy}'"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        hs256_key_of(&legacy_secret, &legacy_token),
+        "the old release's state"
+    );
     let keys_before = text(
         &mut old,
         "SELECT string_agg(kid || ':' || alg || ':' || state || ':' || can_sign, ',' ORDER BY kid) FROM auth.keys",
@@ -125,8 +182,34 @@ fn upgrade_from_the_first_release_keeps_everything_and_matches_a_fresh_install()
     let events_before = text(&mut old, "SELECT count(*)::text FROM auth.key_events");
     let jwks_before = text(&mut old, "SELECT auth.jwks()::text");
 
+    // Releases before 0.3.0 let a superuser keep auth.root_key with ALTER DATABASE, where every
+    // role reads it (pg_db_role_setting). PostgreSQL refuses that now; such an entry is written
+    // into the catalog directly here, as the old release left it.
+    const STORED_ROOT_KEY: &str = "root key stored with ALTER DATABASE, readable by all";
+    old.batch_execute(&format!(
+        "INSERT INTO pg_db_role_setting
+         SELECT oid, 0, ARRAY['auth.root_key={STORED_ROOT_KEY}'] FROM pg_database WHERE datname = 'upgraded'"
+    ))
+    .unwrap();
     old.batch_execute("ALTER EXTENSION pg_auth_keys UPDATE")
         .expect("ALTER EXTENSION pg_auth_keys UPDATE");
+    // The update warns about it, without showing it; what the warning says to do removes it.
+    let log = cluster.log();
+    assert!(
+        log.contains("auth.root_key is stored with ALTER DATABASE or ALTER ROLE"),
+        "no warning about the stored root key"
+    );
+    assert!(
+        !log.contains(STORED_ROOT_KEY),
+        "the server log shows the stored root key"
+    );
+    admin
+        .batch_execute("ALTER DATABASE upgraded RESET ALL")
+        .unwrap();
+    assert_eq!(
+        text(&mut admin, "SELECT count(*)::text FROM pg_db_role_setting"),
+        "0"
+    );
     drop(old);
 
     let mut upgraded = cluster.connect_to("upgraded");
@@ -138,7 +221,7 @@ fn upgrade_from_the_first_release_keeps_everything_and_matches_a_fresh_install()
         &mut fresh,
         "SELECT extversion FROM pg_extension WHERE extname = 'pg_auth_keys'",
     );
-    assert_ne!(current, FIRST_RELEASE);
+    assert_ne!(current, release);
     assert_eq!(
         text(
             &mut upgraded,
@@ -182,6 +265,74 @@ fn upgrade_from_the_first_release_keeps_everything_and_matches_a_fresh_install()
         ),
         "previously_used"
     );
+
+    if let Some((kept, revoked)) = &api_keys_before {
+        assert_eq!(
+            text(
+                &mut upgraded,
+                &format!("SELECT kind FROM auth.verify_api_key('{kept}')")
+            ),
+            "secret"
+        );
+        let refused = upgraded
+            .query_one("SELECT kind FROM auth.verify_api_key($1)", &[revoked])
+            .expect_err("a revoked api key verified after the upgrade");
+        assert_eq!(
+            refused.code().map(|c| c.code()),
+            Some("28000"),
+            "{refused:?}"
+        );
+    }
+
+    // Nothing is left in the clear: every private key and HMAC secret is sealed, and none loads
+    // as a key or makes a token's signature.
+    let rows = upgraded
+        .query(
+            "SELECT kid, alg, verify_key, private_key FROM auth_private._keys ORDER BY kid",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        let (kid, alg): (String, String) = (row.get(0), row.get(1));
+        let alg = Alg::parse(&alg).unwrap();
+        let private_key: Vec<u8> = row.get(3);
+        let mut sealed = vec![private_key.clone()];
+        if alg.is_hmac() {
+            sealed.push(row.get(2));
+        }
+        for value in &sealed {
+            assert!(
+                jose::sealed_by(value).is_ok(),
+                "{kid}: not sealed after the upgrade"
+            );
+            assert!(
+                !hs256_key_of(value, &legacy_token),
+                "{kid}: the legacy secret is readable"
+            );
+        }
+        if !alg.is_hmac() {
+            assert!(
+                SigningKey::from_private(alg, &private_key).is_err(),
+                "{kid}: loads as a key"
+            );
+        }
+    }
+    // And every key that can sign still signs, with its sealed private key.
+    for kid in [&legacy, &first, &second] {
+        let signed = text(
+            &mut upgraded,
+            &format!(r#"SELECT auth.sign_jwt('{{"role":"anon","sub":"after"}}', '{kid}')"#),
+        );
+        assert_eq!(
+            text(
+                &mut upgraded,
+                &format!("SELECT auth.verify_jwt('{signed}') ->> 'sub'")
+            ),
+            "after",
+            "{kid}"
+        );
+    }
 
     // The new release's features work on the upgraded database.
     let key = text(

@@ -29,7 +29,7 @@ SELECT kind, role FROM auth.verify_api_key(:'sk1');
 
 -- Only a hash is stored: the key's text appears nowhere in the table.
 SELECT count(*) AS rows_containing_the_key
-FROM auth._api_keys k WHERE position(convert_to(:'sk1', 'UTF8') IN k.key_hash) > 0
+FROM auth_private._api_keys k WHERE position(convert_to(:'sk1', 'UTF8') IN k.key_hash) > 0
    OR position(:'sk1' IN k.prefix) > 0;
 
 -- Malformed keys are refused before any lookup; a typo fails the checksum.
@@ -48,6 +48,18 @@ SELECT auth.create_api_key('secret', repeat('n', 129));
 SELECT auth.create_api_key('secret', 'admin', 'postgres');
 SELECT auth.create_api_key('publishable', 'elevated', 'service_role');
 SELECT count(*) AS api_keys FROM auth.api_keys;
+-- auth.allowed_roles and auth.elevated_roles are read with the parser token verification uses:
+-- entries trimmed, empty ones ignored, names exact (a quoted role name may hold a space).
+BEGIN;
+\set ON_ERROR_ROLLBACK on
+SET LOCAL auth.allowed_roles = ' anon , authenticated,, service_role, web user ';
+SET LOCAL auth.elevated_roles = 'service_role, authenticated';
+SELECT auth.create_api_key('publishable', 'elevated by the setting', 'authenticated');
+SELECT auth.create_api_key('secret', 'a role with a space', 'web user') IS NOT NULL AS created;
+SELECT auth.create_api_key('secret', 'case matters', 'Anon');
+SELECT auth.create_api_key('publishable', 'anon is not elevated', 'anon') IS NOT NULL AS created;
+ROLLBACK;
+\unset ON_ERROR_ROLLBACK
 
 -- Revocation is instant, audited, and cannot be repeated.
 SELECT auth.revoke_api_key((SELECT id FROM auth.api_keys WHERE name = 'cron'), 'rotated', true);
@@ -68,10 +80,13 @@ SELECT auth.delete_api_key((SELECT id FROM auth.api_keys WHERE name = 'cron'), '
 SELECT * FROM auth.verify_api_key(:'sk2');
 SELECT auth.delete_api_key('00000000-0000-0000-0000-000000000000');
 
--- Reveal needs a root key; keys made without one can never be revealed.
+-- Reveal needs a root key (a server setting); keys made without one can never be revealed.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set set_root_key :abs_srcdir '/include/set_root_key.psql'
 \set VERBOSITY terse
 SELECT auth.reveal_api_key((SELECT id FROM auth.api_keys WHERE name = 'billing worker'));
-SET auth.root_key = 'a root key of at least thirty-two bytes, for the tests';
+\set root_key 'a root key of at least thirty-two bytes, for the tests'
+\i :set_root_key
 SELECT auth.reveal_api_key((SELECT id FROM auth.api_keys WHERE name = 'billing worker'));
 \set VERBOSITY default
 SELECT auth.create_api_key('secret', 'revealable') AS sk3 \gset
@@ -80,11 +95,14 @@ SELECT auth.reveal_api_key((SELECT id FROM auth.api_keys WHERE name = 'revealabl
 SELECT auth.reveal_api_key((SELECT id FROM auth.api_keys WHERE name = 'web app'));
 \set VERBOSITY default
 -- Under another root key the sealed copy does not open.
-SET auth.root_key = 'another root key, also thirty-two bytes or more';
+\set root_key 'another root key, also thirty-two bytes or more'
+\i :set_root_key
 SELECT auth.reveal_api_key((SELECT id FROM auth.api_keys WHERE name = 'revealable'));
-SET auth.root_key = 'too short';
+\set root_key 'too short'
+\i :set_root_key
 SELECT auth.create_api_key('secret', 'short root key');
-RESET auth.root_key;
+\set root_key ''
+\i :set_root_key
 SELECT count(*) AS api_keys FROM auth.api_keys;
 
 -- Legacy keys: the anon and service_role JWTs of the legacy secret.

@@ -13,11 +13,11 @@ SELECT pg_backend_pid() AS backend_pid, pg_postmaster_start_time() AS started,
 -- The state every refused call must leave untouched.
 CREATE FUNCTION pg_temp.fingerprint() RETURNS text LANGUAGE sql AS $$
     SELECT md5(coalesce((SELECT string_agg(kid || ':' || state || ':' || coalesce(description, ''), ',' ORDER BY kid)
-                         FROM auth._keys), '') || '|' ||
+                         FROM auth_private._keys), '') || '|' ||
                coalesce((SELECT max(id)::text FROM auth.key_events), ''))
 $$;
 -- Runs `sql`, then rolls it back: 'ok: <first column>' or '<SQLSTATE>: <message>', and
--- ' CHANGED' if it modified auth._keys or auth.key_events (a refused call must not).
+-- ' CHANGED' if it modified auth_private._keys or auth.key_events (a refused call must not).
 CREATE FUNCTION pg_temp.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     before text := pg_temp.fingerprint();
@@ -64,7 +64,9 @@ $$;
 SELECT auth.import_key(jsonb_build_object('kty', 'oct', 'kid', 'hostile-hs',
        'k', pg_temp.b64url(convert_to('hostile-test-secret-of-32-bytes!', 'UTF8')))) AS kid;
 -- The SQL HMAC agrees with the extension's.
-SELECT auth.verify_jwt(pg_temp.hs_token('{"alg":"HS256","kid":"hostile-hs"}', '{"sub":"x","exp":99999999999}')) AS sql_hmac_verifies;
+-- (An hour from now: auth.max_token_lifetime refuses a token that stays valid longer.)
+SELECT format('{"sub":"x","exp":%s}', extract(epoch FROM now())::bigint + 3600) AS hour_payload \gset
+SELECT auth.verify_jwt(pg_temp.hs_token('{"alg":"HS256","kid":"hostile-hs"}', :'hour_payload')) - 'exp' AS sql_hmac_verifies;
 
 -- 1. NULL for every argument ------------------------------------------------------------------
 
@@ -72,7 +74,7 @@ SELECT auth.verify_jwt(pg_temp.hs_token('{"alg":"HS256","kid":"hostile-hs"}', '{
 SELECT f, pg_temp.try('SELECT ' || f || '::text') AS result FROM unnest(ARRAY[
     'auth.verify_jwt(NULL)', 'auth.try_verify_jwt(NULL)', 'auth.verify_jws(NULL)',
     'auth.inspect_jwt(NULL)', 'auth.authenticate(NULL)', 'auth.authenticate(NULL, false)',
-    'auth._public_jwk(NULL, NULL, NULL)', 'auth._public_jwk(''ES256'', NULL, ''k'')']) f;
+    'auth_private._public_jwk(NULL, NULL, NULL)', 'auth_private._public_jwk(''ES256'', NULL, ''k'')']) f;
 SELECT auth.claims() IS NULL AS anonymous;
 
 -- Administrative functions: a required argument that is NULL is refused with 22023 and changes
@@ -107,7 +109,7 @@ SELECT f, pg_temp.try('SELECT ' || f || '::text') AS result FROM unnest(ARRAY[
     'auth.import_pem('''', ''ES256'')', 'auth.import_pem(''x'', '''')',
     'auth.rotate_key('''', true)', 'auth.revoke_key('''')', 'auth.move_key('''', ''standby'')',
     'auth.delete_key('''')', 'auth.sign_jwt(''{}'', '''')', 'auth.migrate_legacy_secret('''')',
-    'auth._public_jwk('''', '''', '''')', 'auth._public_jwk(''ES256'', '''', '''')',
+    'auth_private._public_jwk('''', '''', '''')', 'auth_private._public_jwk(''ES256'', '''', '''')',
     'auth.move_key(''hostile-hs'', '''')']) f;
 
 -- 3. Wrong JSON shapes ------------------------------------------------------------------------
@@ -203,7 +205,7 @@ SELECT name, pg_temp.code(format('SELECT auth.authenticate(%L, is_local => false
 FROM hostile_tokens WHERE name = 'signed: nul in a claim';
 SELECT auth.claims() IS NULL AS claims_null, auth.uid() IS NULL AS uid_null, auth.email() IS NULL AS email_null;
 -- (Whatever happened: a good token bound for the transaction replaces any binding, and goes.)
-SELECT auth.authenticate(pg_temp.hs_token('{"alg":"HS256","kid":"hostile-hs"}', '{"sub":"x","exp":99999999999}')) ->> 'sub' AS rebound;
+SELECT auth.authenticate(pg_temp.hs_token('{"alg":"HS256","kid":"hostile-hs"}', :'hour_payload')) ->> 'sub' AS rebound;
 SELECT auth.claims() IS NULL AS anonymous_again;
 -- PostgREST's bearer token: a refused one leaves the request anonymous, nothing raises, and no
 -- text value with an embedded NUL ever comes out (auth.email() would otherwise hold "a\0@...").

@@ -9,6 +9,9 @@
 -- (10 MB input is in tests/cluster/tests/hostile_api_keys.rs: its output would be too large here.)
 \set VERBOSITY default
 \set SHOW_CONTEXT never
+-- Changing auth.root_key, a server setting (pg_regress sets PG_ABS_SRCDIR).
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set set_root_key :abs_srcdir '/include/set_root_key.psql'
 -- A database of its own: the legacy secret can only be migrated before any key is in use.
 \set regress_db :DBNAME
 SET client_min_messages = warning;
@@ -40,13 +43,15 @@ SELECT split_part(:'alice', '.', 1) || '.' ||
        split_part(auth.sign_jwt('{"sub":"22222222-2222-2222-2222-222222222222","role":"authenticated"}'), '.', 2) || '.' ||
        split_part(:'alice', '.', 3) AS forged \gset
 SELECT auth.create_api_key('publishable', 'hostile web') AS pk \gset
-SET auth.root_key = 'hostile root key: at least thirty-two bytes long';
+\set root_key 'hostile root key: at least thirty-two bytes long'
+\i :set_root_key
 SELECT auth.create_api_key('secret', 'hostile server') AS sk \gset
 SELECT auth.create_api_key('secret', 'hostile revoked secret') AS revoked_sk \gset
-RESET auth.root_key;
+\set root_key ''
+\i :set_root_key
 SELECT auth.create_api_key('secret', 'hostile unsealed') AS sk_unsealed \gset
 SELECT auth.create_api_key('publishable', 'hostile revoked') AS revoked_pk \gset
-SELECT key AS unissued FROM auth._new_api_key('secret') \gset
+SELECT key AS unissued FROM auth_private._new_api_key('secret') \gset
 SELECT id AS pk_id FROM auth.api_keys WHERE name = 'hostile web' \gset
 SELECT id AS sk_id FROM auth.api_keys WHERE name = 'hostile server' \gset
 SELECT id AS unsealed_id FROM auth.api_keys WHERE name = 'hostile unsealed' \gset
@@ -73,9 +78,9 @@ INSERT INTO secrets SELECT what || ' body', substr(s, length(s) - 37) FROM secre
 
 -- The state every refused call must leave untouched: keys, API keys, the legacy switch, the audit log.
 CREATE FUNCTION pg_temp.fingerprint() RETURNS text LANGUAGE sql AS $$
-    SELECT md5(coalesce((SELECT string_agg(k::text, ',' ORDER BY k.kid) FROM auth._keys k), '') || '|' ||
-               coalesce((SELECT string_agg(a::text, ',' ORDER BY a.id) FROM auth._api_keys a), '') || '|' ||
-               coalesce((SELECT string_agg(s::text, ',' ORDER BY s.name) FROM auth._switches s), '') || '|' ||
+    SELECT md5(coalesce((SELECT string_agg(k::text, ',' ORDER BY k.kid) FROM auth_private._keys k), '') || '|' ||
+               coalesce((SELECT string_agg(a::text, ',' ORDER BY a.id) FROM auth_private._api_keys a), '') || '|' ||
+               coalesce((SELECT string_agg(s::text, ',' ORDER BY s.name) FROM auth_private._switches s), '') || '|' ||
                coalesce((SELECT max(id)::text FROM auth.key_events), ''))
 $$;
 -- ' ECHOES A SECRET' when an error text holds a secret (or `extra`, e.g. the apikey header
@@ -108,18 +113,24 @@ CREATE FUNCTION pg_temp.attempt(sql text, headers text DEFAULT NULL,
                                 OUT st text, OUT msg text, OUT det text, OUT flags text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    can_see boolean := has_table_privilege('auth._api_keys', 'SELECT');
+    can_see boolean := has_table_privilege('auth_private._api_keys', 'SELECT');
     before text := CASE WHEN can_see THEN pg_temp.fingerprint() END;
     after text;
     result text;
     hnt text;
     apikey text;
+    caller text := current_user;
 BEGIN
     BEGIN
         IF headers IS NOT NULL THEN
             PERFORM set_config('request.headers', headers, true);
         END IF;
         EXECUTE sql INTO result;
+        -- pre_request switches to the role of a key that is the only credential: back to the
+        -- caller for the fingerprint (the rollback below undoes both).
+        IF can_see THEN
+            EXECUTE format('SET LOCAL ROLE %I', caller);
+        END IF;
         after := CASE WHEN can_see THEN pg_temp.fingerprint() END;
         RAISE EXCEPTION 'pak-undo';
     EXCEPTION WHEN OTHERS THEN
@@ -177,7 +188,9 @@ CREATE FUNCTION pg_temp.legacy_token(header text, payload text) RETURNS text LAN
     FROM (SELECT pg_temp.b64url(header) || '.' || pg_temp.b64url(payload) AS s) t
 $$;
 -- The SQL HMAC agrees with the extension's: a legacy token without kid, as Supabase made them.
-SELECT auth.verify_jwt(pg_temp.legacy_token('{"alg":"HS256","typ":"JWT"}', '{"role":"authenticated","exp":4102444800}')) ->> 'role' AS sql_hmac_verifies;
+-- (A user token of the legacy secret: an hour, within auth.max_token_lifetime.)
+SELECT auth.verify_jwt(pg_temp.legacy_token('{"alg":"HS256","typ":"JWT"}',
+    format('{"role":"authenticated","exp":%s}', extract(epoch FROM now())::bigint + 3600))) ->> 'role' AS sql_hmac_verifies;
 
 -- 1. NULL for every argument ------------------------------------------------------------------
 
@@ -185,7 +198,7 @@ SELECT auth.verify_jwt(pg_temp.legacy_token('{"alg":"HS256","typ":"JWT"}', '{"ro
 -- functions refuse a NULL required argument with 22023 and change nothing; role, reason and
 -- was_compromised may be NULL (the default role; no reason; not compromised).
 SELECT f, pg_temp.try('SELECT ' || f || '::text') AS result FROM unnest(ARRAY[
-    '(SELECT count(*) FROM auth.verify_api_key(NULL))', '(SELECT count(*) FROM auth._verify_api_key(NULL))',
+    '(SELECT count(*) FROM auth.verify_api_key(NULL))', '(SELECT count(*) FROM auth_private._verify_api_key(NULL))',
     'auth.create_api_key(NULL, ''x'')', 'auth.create_api_key(NULL, NULL, NULL)',
     'auth.create_api_key(''secret'', NULL)', 'auth.create_api_key(''publishable'', NULL, ''anon'')',
     'auth.create_api_key(''publishable'', ''x'', NULL) LIKE ''sb\_publishable\_%''',
@@ -208,7 +221,7 @@ SELECT pg_temp.code('SELECT auth.import_legacy_api_key(NULL)::text') AS import_l
 -- 2. Empty strings and blanks -----------------------------------------------------------------
 
 SELECT f, pg_temp.try('SELECT ' || f || '::text') AS result FROM unnest(ARRAY[
-    'auth.verify_api_key('''')', 'auth._verify_api_key('''')', 'auth.verify_api_key('' '')',
+    'auth.verify_api_key('''')', 'auth_private._verify_api_key('''')', 'auth.verify_api_key('' '')',
     'auth.verify_api_key(E''\n'')', 'auth.verify_api_key(''sb_secret_'')', 'auth.verify_api_key(''sb_publishable_'')',
     'auth.verify_api_key(''eyJ..'')', 'auth.verify_api_key(''..'')',
     'auth.create_api_key('''', ''x'')', 'auth.create_api_key('' '', ''x'')', 'auth.create_api_key(''secret'', '''')',
@@ -266,7 +279,7 @@ INSERT INTO presented (name, key) VALUES
     ('rtl override in front', E'\u202E' || :'pk'), ('zero-width space at the end', :'pk' || E'\u200B'),
     ('control characters', E'sb_secret_\u0001\u001f\u007f'), ('20000 characters', 'sb_publishable_' || repeat('x', 20000));
 SELECT name, pg_temp.try(format('SELECT kind FROM auth.verify_api_key(%L)', key)) AS verify_api_key,
-       pg_temp.try(format('SELECT kind FROM auth._verify_api_key(%L)', key)) AS _verify_api_key
+       pg_temp.try(format('SELECT kind FROM auth_private._verify_api_key(%L)', key)) AS _verify_api_key
 FROM presented ORDER BY n;
 -- PostgreSQL refuses a lone surrogate before any function runs.
 SELECT pg_temp.try($$SELECT kind FROM auth.verify_api_key(E'sb_secret_\ud800')$$) AS lone_surrogate;
@@ -313,7 +326,7 @@ SELECT CASE WHEN length(name) > 30 THEN left(name, 3) || '… (' || length(name)
        pg_temp.try(format('SELECT auth.create_api_key(''secret'', %L) LIKE ''sb\_secret\_%%''', name)) AS result
 FROM unnest(ARRAY[E'tab\there', E'new\nline', E'bell\u0007', E'del\u007f', E'c1\u0085', E'c1\u009b[31m',
     E'rtl\u202Eevil', E'zero\u200Bwidth', E'\u00A0', E'line\u2028separator', '<script>alert(1)</script>',
-    '''; DROP TABLE auth._api_keys; --', repeat('𝕏', 128), repeat('𝕏', 129), repeat('é', 128) || 'x']) name;
+    '''; DROP TABLE auth_private._api_keys; --', repeat('𝕏', 128), repeat('𝕏', 129), repeat('é', 128) || 'x']) name;
 -- Reasons are free text, audited as given (even control characters: the audit log is jsonb).
 SELECT what, pg_temp.try(format('SELECT auth.revoke_api_key(%L, %L, true)', :'pk_id', reason)) AS revoke,
        pg_temp.try(format('SELECT auth.delete_api_key(%L, %L)', :'pk_id', reason)) AS delete
@@ -341,32 +354,38 @@ SELECT what, pg_temp.try(format('SELECT %s::text', call)) AS result FROM (VALUES
 SELECT what, pg_temp.try(format('SELECT auth.reveal_api_key(%L)', id)) AS reveal_without_root_key
 FROM (VALUES ('sealed secret key', :'sk_id'::uuid), ('unsealed secret key', :'unsealed_id'::uuid),
              ('publishable key', :'pk_id'::uuid), ('legacy key', :'anon_id'::uuid)) AS k(what, id);
-SET auth.root_key = '';
+ALTER SYSTEM SET auth.root_key = '';
+SELECT pg_reload_conf() AS reloaded \gset
 SELECT what, pg_temp.try(format('SELECT auth.reveal_api_key(%L)', id)) AS reveal_with_empty_root_key
 FROM (VALUES ('sealed secret key', :'sk_id'::uuid), ('unsealed secret key', :'unsealed_id'::uuid)) AS k(what, id);
 -- A secret key made while the root key is empty is not sealed: it can never be revealed.
 SELECT pg_temp.try('SELECT auth.create_api_key(''secret'', ''made with an empty root key'') LIKE ''sb\_secret\_%''') AS create_with_empty_root_key;
 -- With the right root key: only that live, sealed secret key, and only as the superuser.
-SET auth.root_key = 'hostile root key: at least thirty-two bytes long';
+\set root_key 'hostile root key: at least thirty-two bytes long'
+\i :set_root_key
 SELECT what, pg_temp.try(format('SELECT auth.reveal_api_key(%L)', id)) AS reveal
 FROM (VALUES ('sealed secret key', :'sk_id'::uuid), ('unsealed secret key', :'unsealed_id'::uuid),
              ('publishable key', :'pk_id'::uuid), ('legacy key', :'anon_id'::uuid),
              ('revoked publishable key', :'revoked_id'::uuid), ('revoked secret key', :'revoked_sk_id'::uuid)) AS k(what, id);
 -- A reveal is audited (CHANGED), and a refused one is not.
 SELECT pg_temp.try(format('SELECT auth.reveal_api_key(%L) = %L', :'sk_id', :'sk')) AS revealed;
--- Other root keys: too short (in bytes), differing by one byte, hostile Unicode, or made of the
--- right one repeated: 55000, and the root key is never echoed.
-SELECT root_key_is, pg_temp.try(format('SELECT set_config(''auth.root_key'', %L, true) IS NOT NULL AND auth.reveal_api_key(%L) IS NOT NULL', root_key, :'sk_id')) AS reveal,
-       pg_temp.try(format('SELECT set_config(''auth.root_key'', %L, true) IS NOT NULL AND auth.create_api_key(''secret'', ''x'') LIKE ''sb\_secret\_%%''', root_key)) AS create_secret
+-- A session cannot pick another root key (it is a server setting): any value - too short (in
+-- bytes), differing by one byte, hostile Unicode, the right one repeated - is refused with 55P02
+-- by set_config and SET LOCAL, and never echoed. (Opening under another root key: api_keys.sql.)
+SELECT root_key_is, pg_temp.try(format('SELECT set_config(''auth.root_key'', %L, true) IS NOT NULL AND auth.reveal_api_key(%L) IS NOT NULL', root_key, :'sk_id')) AS set_config,
+       pg_temp.try(format('SET LOCAL auth.root_key = %L', root_key)) AS set_local
 FROM (VALUES ('31 bytes', repeat('r', 31)), ('31 characters, 32 bytes', repeat('r', 30) || 'é'),
              ('one byte different', 'hostile root key: at least thirty-two bytes lonG'),
              ('with a trailing space', 'hostile root key: at least thirty-two bytes long '),
              ('11 rtl overrides', repeat(E'\u202E', 11)), ('control characters', repeat(E'\u0001', 32)),
              ('the right one twice', repeat('hostile root key: at least thirty-two bytes long', 2))) AS t(root_key_is, root_key);
 -- A short root key refuses secret keys only; publishable keys are not sealed.
-SET auth.root_key = 'short';
+\set root_key 'short'
+\i :set_root_key
 SELECT pg_temp.try('SELECT auth.create_api_key(''publishable'', ''x'') LIKE ''sb\_publishable\_%''') AS publishable_with_short_root_key;
-RESET auth.root_key;
+SELECT pg_temp.try('SELECT auth.create_api_key(''secret'', ''x'') LIKE ''sb\_secret\_%''') AS secret_with_short_root_key;
+\set root_key ''
+\i :set_root_key
 
 -- set_legacy_api_keys_enabled: any boolean, transactional and audited, even when unchanged.
 SELECT f, pg_temp.try('SELECT ' || f || '::text') AS result FROM unnest(ARRAY[
@@ -532,10 +551,10 @@ COMMIT;
 
 -- 8. Without privileges -----------------------------------------------------------------------
 
--- Every administrative call is refused with 42501 (even with the root key set by a superuser
--- earlier in the session), changes nothing; the root key cannot be set or read; what PUBLIC may
--- call works.
-SET auth.root_key = 'hostile root key: at least thirty-two bytes long';
+-- Every administrative call is refused with 42501 (even with a root key configured), changes
+-- nothing; the root key cannot be set or read; what PUBLIC may call works.
+\set root_key 'hostile root key: at least thirty-two bytes long'
+\i :set_root_key
 SELECT pg_temp.fingerprint() AS before_nobody \gset
 SET ROLE regress_pak_hostile_nobody;
 SELECT what, pg_temp.try(call) AS as_nobody FROM (VALUES
@@ -548,32 +567,33 @@ SELECT what, pg_temp.try(call) AS as_nobody FROM (VALUES
     ('import_legacy_api_key', format('SELECT auth.import_legacy_api_key(%L)::text', :'anon_jwt')),
     ('set_legacy_api_keys_enabled', 'SELECT auth.set_legacy_api_keys_enabled(false)::text'),
     ('set_legacy_api_keys_enabled(NULL)', 'SELECT auth.set_legacy_api_keys_enabled(NULL)::text'),
-    ('_new_api_key', 'SELECT key FROM auth._new_api_key(''secret'')'),
-    ('_legacy_api_key', format('SELECT role FROM auth._legacy_api_key(%L)', :'anon_jwt')),
-    ('_seal_api_key', format('SELECT encode(auth._seal_api_key(%L, ''x''), ''hex'')', :'sk_id')),
-    ('_open_api_key', format('SELECT auth._open_api_key(%L, ''\x00'')', :'sk_id')),
-    ('_request_refusal', 'SELECT auth._request_refusal()::text'),
-    ('_api_keys_changed', 'SELECT auth._api_keys_changed()::text'),
+    ('_new_api_key', 'SELECT key FROM auth_private._new_api_key(''secret'')'),
+    ('_legacy_api_key', format('SELECT role FROM auth_private._legacy_api_key(%L)', :'anon_jwt')),
+    ('_seal_api_key', format('SELECT encode(auth_private._seal_api_key(%L, ''x''), ''hex'')', :'sk_id')),
+    ('_open_api_key', format('SELECT auth_private._open_api_key(%L, ''\x00'')', :'sk_id')),
+    ('_request_refusal', 'SELECT auth_private._request_refusal()::text'),
+    ('_api_keys_changed', 'SELECT auth_private._api_keys_changed()::text'),
     ('read auth.api_keys', 'SELECT count(*)::text FROM auth.api_keys'),
-    ('read auth._api_keys', 'SELECT count(*)::text FROM auth._api_keys'),
-    ('read auth._switches', 'SELECT count(*)::text FROM auth._switches'),
+    ('read auth_private._api_keys', 'SELECT count(*)::text FROM auth_private._api_keys'),
+    ('read auth_private._switches', 'SELECT count(*)::text FROM auth_private._switches'),
     ('read auth.key_events', 'SELECT count(*)::text FROM auth.key_events'),
-    ('write auth._switches', 'INSERT INTO auth._switches VALUES (''legacy_api_keys'', false) RETURNING name'),
-    ('unrevoke in auth._api_keys', 'UPDATE auth._api_keys SET revoked_at = NULL RETURNING name'),
-    ('delete from auth._api_keys', 'DELETE FROM auth._api_keys RETURNING name'),
+    ('write auth_private._switches', 'INSERT INTO auth_private._switches VALUES (''legacy_api_keys'', false) RETURNING name'),
+    ('unrevoke in auth_private._api_keys', 'UPDATE auth_private._api_keys SET revoked_at = NULL RETURNING name'),
+    ('delete from auth_private._api_keys', 'DELETE FROM auth_private._api_keys RETURNING name'),
     ('set auth.root_key', 'SELECT set_config(''auth.root_key'', ''a root key of my own, thirty-two bytes long'', false)'),
     ('read auth.root_key', 'SELECT current_setting(''auth.root_key'')'),
     ('show auth.root_key', 'SHOW auth.root_key'),
     ('auth.root_key in pg_settings', 'SELECT count(*)::text FROM pg_settings WHERE name = ''auth.root_key'''),
     ('verify_api_key: publishable key', format('SELECT kind FROM auth.verify_api_key(%L)', :'pk')),
-    ('_verify_api_key: secret key', format('SELECT kind FROM auth._verify_api_key(%L)', :'sk')),
+    ('_verify_api_key: secret key', format('SELECT kind FROM auth_private._verify_api_key(%L)', :'sk')),
     ('verify_api_key: legacy anon key', format('SELECT kind FROM auth.verify_api_key(%L)', :'anon_jwt')),
     ('verify_api_key: revoked key', format('SELECT kind FROM auth.verify_api_key(%L)', :'revoked_pk')),
     ('verify_api_key(NULL)', 'SELECT count(*)::text FROM auth.verify_api_key(NULL)'),
     ('postgrest_pre_config', 'SELECT auth.postgrest_pre_config()::text')) AS t(what, call);
 RESET ROLE;
 SELECT pg_temp.fingerprint() = :'before_nobody' AS nobody_changed_nothing;
-RESET auth.root_key;
+\set root_key ''
+\i :set_root_key
 
 -- 9. verify_api_key in a parallel worker ------------------------------------------------------
 
@@ -611,7 +631,7 @@ SELECT pg_backend_pid() = :backend_pid AS same_backend,
 -- The only change that stuck since the fixtures is the hostile kid's import (section 7).
 SELECT action, detail ->> 'name' AS name FROM auth.key_events WHERE id > :first_event ORDER BY id;
 SELECT name, kind, role, revoked_at IS NOT NULL AS revoked FROM auth.api_keys ORDER BY created_at, name;
-SELECT coalesce((SELECT enabled FROM auth._switches WHERE name = 'legacy_api_keys'), true) AS legacy_enabled;
+SELECT coalesce((SELECT enabled FROM auth_private._switches WHERE name = 'legacy_api_keys'), true) AS legacy_enabled;
 SELECT count(*) AS events_holding_a_secret FROM auth.key_events e, pg_temp.secrets x
 WHERE position(x.s IN e.detail::text) > 0;
 

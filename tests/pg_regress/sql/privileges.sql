@@ -19,11 +19,19 @@ CREATE FUNCTION pg_temp.public_functions() RETURNS SETOF regprocedure LANGUAGE s
         'auth.version()', 'auth.verify_jwt(text)', 'auth.try_verify_jwt(text)',
         'auth.verify_jws(text)', 'auth.inspect_jwt(text)', 'auth.authenticate(text, boolean)',
         'auth.claims()', 'auth.uid()', 'auth.role()', 'auth.email()', 'auth.jwt()',
-        'auth.jwks()', 'auth.stats()', 'auth._public_jwk(text, bytea, text)',
+        'auth.jwks()', 'auth.stats()', 'auth_private._public_jwk(text, bytea, text)',
         -- API keys and PostgREST (contract sections 4 and 5); _verify_api_key is what the SQL
         -- function verify_api_key calls, as the caller.
-        'auth.verify_api_key(text)', 'auth._verify_api_key(text)', 'auth.pre_request()',
-        'auth.postgrest_pre_config()'
+        'auth.verify_api_key(text)', 'auth_private._verify_api_key(text)', 'auth.pre_request()',
+        'auth.postgrest_pre_config()',
+<<<<<<< HEAD
+        -- pre_request runs as the caller (to switch the role) and asks _pre_request, which
+        -- returns a refusal or a role, no secret; api_key_token: the key is the credential.
+        'auth_private._pre_request()', 'auth.api_key_token(text, interval)'
+=======
+        -- Token revocations (contract section 5a): the caller's own tokens only.
+        'auth.sign_out()'
+>>>>>>> revoke
     ]) AS f
 $$;
 
@@ -151,8 +159,8 @@ WHERE (a.only_for IS NULL AND r.relkind <> 'S')
 SELECT what, output FROM seen
 WHERE what ~ '^(select|insert|update|delete|truncate|nextval|setval) ' AND output NOT LIKE '42501: %'
 ORDER BY 1;
-SELECT count(*) FILTER (WHERE what LIKE '% auth._keys') AS attempts_on_keys_table,
-       count(*) FILTER (WHERE what LIKE '% auth.key_events') AS attempts_on_audit,
+SELECT count(*) FILTER (WHERE what LIKE '% auth_private._keys') AS attempts_on_keys_table,
+       count(*) FILTER (WHERE what LIKE '% auth.key_events' OR what LIKE '% auth_private.key_events') AS attempts_on_audit,
        count(*) FILTER (WHERE what LIKE '% auth.keys') AS attempts_on_keys_view
 FROM seen WHERE output LIKE '42501: %';
 
@@ -189,7 +197,7 @@ INSERT INTO seen VALUES
     ('verify_jws', encode(auth.verify_jws(:'hs_token'), 'escape')),
     ('authenticate', auth.authenticate(:'hs_token')::text),
     ('stats', auth.stats()::text),
-    ('public_jwk', auth._public_jwk('HS256', '\x00'::bytea, 'x')::text),
+    ('public_jwk', auth_private._public_jwk('HS256', '\x00'::bytea, 'x')::text),
     ('bad signature', pg_temp.attempt(format('SELECT auth.verify_jwt(%L)', :'hs_token' || 'x'))),
     ('bad kid', pg_temp.attempt(format('SELECT auth.verify_jwt(%L)', replace(:'hs_token', 'J', 'K'))));
 SELECT what, output IS NOT NULL AS answered FROM seen
@@ -203,7 +211,7 @@ RESET ROLE;
 -- No private key or secret, in any encoding, appears in anything the unprivileged role saw
 -- (nothing expected).
 CREATE TEMP TABLE secrets AS
-SELECT kid, s FROM auth._keys k,
+SELECT kid, s FROM auth_private._keys k,
 LATERAL (SELECT m FROM (VALUES (k.private_key), (CASE WHEN k.alg LIKE 'HS%' THEN k.verify_key END)) v(m) WHERE m IS NOT NULL) mat,
 LATERAL (VALUES (encode(mat.m, 'hex')), (translate(encode(mat.m, 'base64'), E'\n', '')),
                 (rtrim(translate(encode(mat.m, 'base64'), E'+/\n', '-_'), '='))) e(s);
@@ -223,7 +231,7 @@ WHERE (is_internal OR fn = 'auth.grant_admin(name)'::regprocedure)
   AND fn NOT IN (SELECT pg_temp.public_functions())
   AND NOT (has_function_privilege(fn, 'EXECUTE') IS FALSE AND fn::text LIKE '%(internal)')
   AND pg_temp.attempt(call) NOT LIKE '42501: %';
-SELECT pg_temp.attempt('SELECT count(*) FROM auth._keys') AS read_keys_table,
+SELECT pg_temp.attempt('SELECT count(*) FROM auth_private._keys') AS read_keys_table,
        pg_temp.attempt('SELECT count(*) FROM auth.keys') AS read_keys_view,
        pg_temp.attempt('SELECT count(*) FROM auth.key_events') AS read_audit,
        pg_temp.attempt('DELETE FROM auth.key_events') AS erase_audit,
@@ -328,7 +336,7 @@ RESET auth.jwks_cache_ttl;
 
 -- A role with no privilege at all shadows built-in type names in pg_temp (searched before
 -- pg_catalog when search_path does not list it). Loading the key set after a change, which
--- reads auth._keys with the owner's rights, must not resolve a type name through it.
+-- reads auth_private._keys with the owner's rights, must not resolve a type name through it.
 SET ROLE regress_pak_nobody;
 CREATE TEMP TABLE type_log (typ pg_catalog.text, as_user pg_catalog.name);
 CREATE FUNCTION pg_temp.logged(typ pg_catalog.text) RETURNS pg_catalog.bool LANGUAGE plpgsql AS $$
@@ -352,7 +360,7 @@ SET ROLE regress_pak_nobody;
 SELECT auth.try_verify_jwt(:'hs_token') ->> 'sub' AS still_verifies;
 SELECT left(pg_temp.attempt('SELECT auth.verify_api_key(''eyJhbGciOiJIUzI1NiJ9.e30.AAAA'')'), 5) AS api_key_check;
 SELECT (auth.stats() ->> 'key_set_loads')::pg_catalog.int8 > :loads_before AS key_set_reloaded;
--- Nothing expected: no look-alike type ran, least of all as the owner of auth._keys.
+-- Nothing expected: no look-alike type ran, least of all as the owner of auth_private._keys.
 SELECT typ, as_user FROM pg_temp.type_log WHERE as_user <> current_user ORDER BY 1, 2;
 DROP DOMAIN pg_temp.text, pg_temp.bytea, pg_temp.name, pg_temp.uuid, pg_temp.jsonb,
     pg_temp.timestamptz, pg_temp.int8;

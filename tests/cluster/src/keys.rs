@@ -1,0 +1,152 @@
+//! Signing keys, tokens and API keys as the tests make and check them: through the extension's
+//! SQL functions, as an administrator and a user would.
+
+use crate::{text, Client, Cluster};
+
+/// The schema of the extension's internal tables (`_keys`, `_api_keys`, `_switches`), which
+/// some tests write directly, as their owner can.
+pub const INTERNAL: &str = "auth_private";
+
+/// The subject of the tests' tokens.
+pub const ALICE: &str = "11111111-1111-1111-1111-111111111111";
+
+/// The first column of the only row, NULL or no row as None.
+pub fn opt_text(client: &mut Client, sql: &str) -> Option<String> {
+    client
+        .query_opt(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .and_then(|row| row.get(0))
+}
+
+/// `SQLSTATE: message` of a database error, or the error itself when it is not one.
+pub fn db_error(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => format!("not a database error: {e}"),
+    }
+}
+
+/// The SQLSTATE of a database error ("" when it is not one).
+pub fn sqlstate(e: &postgres::Error) -> &str {
+    e.as_db_error().map_or("", |db| db.code().code())
+}
+
+/// A new key, rotated in; returns its kid.
+pub fn rotate_in_new_key(admin: &mut Client) -> String {
+    let kid = text(admin, "SELECT auth.create_key()");
+    text(
+        admin,
+        &format!("SELECT auth.rotate_key('{kid}', force => true)"),
+    )
+}
+
+/// A token for `sub` (role `authenticated`), signed with the in_use key.
+pub fn sign(admin: &mut Client, sub: &str) -> String {
+    text(
+        admin,
+        &format!("SELECT auth.sign_jwt('{{\"sub\":\"{sub}\",\"role\":\"authenticated\"}}')"),
+    )
+}
+
+/// Does `auth.try_verify_jwt` accept the token?
+pub fn verifies(client: &mut Client, token: &str) -> bool {
+    opt_text(
+        client,
+        &format!("SELECT auth.try_verify_jwt('{token}') ->> 'sub'"),
+    )
+    .is_some()
+}
+
+/// `auth.verify_jwt`: Ok, or the `SQLSTATE: message` it refused the token with.
+pub fn check_jwt(client: &mut Client, token: &str) -> Result<(), String> {
+    client
+        .query_one(&format!("SELECT auth.verify_jwt('{token}')"), &[])
+        .map(drop)
+        .map_err(|e| db_error(&e))
+}
+
+/// A new session of `cluster` in an open REPEATABLE READ transaction that bound `token` (a token
+/// of [`ALICE`]), its `auth.uid()` checked.
+pub fn alice_in_repeatable_read(cluster: &Cluster, token: &str) -> Client {
+    let mut user = cluster.connect();
+    user.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    text(
+        &mut user,
+        &format!("SELECT auth.authenticate('{token}')::text"),
+    );
+    assert_eq!(
+        opt_text(&mut user, "SELECT auth.uid()::text").as_deref(),
+        Some(ALICE)
+    );
+    user
+}
+
+/// The state of key `kid` in `auth.keys`; None when there is no such key.
+pub fn key_state(client: &mut Client, kid: &str) -> Option<String> {
+    client
+        .query_opt("SELECT state::text FROM auth.keys WHERE kid = $1", &[&kid])
+        .unwrap_or_else(|e| panic!("the state of key {kid}: {e:?}"))
+        .map(|row| row.get(0))
+}
+
+/// `auth.revoke_key(kid, force => true)`.
+pub fn revoke(admin: &mut Client, kid: &str) {
+    admin
+        .execute(
+            &format!("SELECT auth.revoke_key('{kid}', force => true)"),
+            &[],
+        )
+        .expect("revoke");
+}
+
+/// The kind the API key verifies as, or the `SQLSTATE: message` it is refused with.
+pub fn check_api_key(client: &mut Client, key: &str) -> Result<String, String> {
+    client
+        .query_one("SELECT kind FROM auth.verify_api_key($1)", &[&key])
+        .map(|row| row.get(0))
+        .map_err(|e| db_error(&e))
+}
+
+/// `auth.revoke_api_key` of the API key named `name`.
+pub fn revoke_api_key_by_name(admin: &mut Client, name: &str) {
+    admin
+        .execute(
+            "SELECT auth.revoke_api_key(id) FROM auth.api_keys WHERE name = $1",
+            &[&name],
+        )
+        .expect("revoke");
+}
+
+/// A started cluster with the extension in database `postgres`, where `admin` (a superuser
+/// session) made: a previously_used key `kid` and a `token` it signed, an in_use key and an
+/// `in_use_token`, and a secret API key named `worker`, `api_key`.
+pub struct KeyFixture {
+    pub admin: Client,
+    pub cluster: Cluster,
+    pub kid: String,
+    pub token: String,
+    pub in_use_token: String,
+    pub api_key: String,
+}
+
+impl KeyFixture {
+    /// [`Cluster::start_with_conf`], then the keys.
+    pub fn start(name: &str, conf: &[&str]) -> KeyFixture {
+        let cluster = Cluster::start_with_conf(name, conf);
+        let mut admin = cluster.connect_with_extension();
+        let kid = rotate_in_new_key(&mut admin);
+        let token = sign(&mut admin, ALICE);
+        rotate_in_new_key(&mut admin);
+        let in_use_token = sign(&mut admin, ALICE);
+        let api_key = text(&mut admin, "SELECT auth.create_api_key('secret', 'worker')");
+        KeyFixture {
+            admin,
+            cluster,
+            kid,
+            token,
+            in_use_token,
+            api_key,
+        }
+    }
+}
