@@ -66,6 +66,7 @@ impl Verified {
         let v = Verified::new(claims);
         // Valid JSON has no NUL byte; if it had one, to_jsonb would encode from the map instead.
         if let Ok(text) = std::ffi::CString::new(payload) {
+            // SAFETY: called inside a transaction, where jsonb_in may run.
             let _ = v.jsonb.set(unsafe { jsonb_from_text(&text) });
         }
         v
@@ -76,8 +77,11 @@ impl Verified {
         let bytes = self.jsonb.get_or_init(|| {
             let text = serde_json::to_string(&self.claims).expect("a map of JSON values prints");
             let text = std::ffi::CString::new(text).expect("printed JSON has no NUL byte");
+            // SAFETY: called inside a transaction, where jsonb_in may run.
             unsafe { jsonb_from_text(&text) }
         });
+        // SAFETY: a fresh palloc'd buffer of exactly `bytes.len()` bytes receives a copy of a
+        // complete jsonb varlena, which PostgreSQL then owns as the returned datum.
         unsafe {
             let p = pg_sys::palloc(bytes.len()) as *mut u8;
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
@@ -87,7 +91,11 @@ impl Verified {
 }
 
 /// jsonb_in of `text`, copied out of the memory context it was made in.
+///
+/// # Safety
+/// Must run inside a transaction (jsonb_in may raise an ERROR, which pgrx turns into a panic).
 unsafe fn jsonb_from_text(text: &std::ffi::CStr) -> Box<[u8]> {
+    // SAFETY: jsonb_in returns a palloc'd varlena, read for its full size before it is freed.
     unsafe {
         let datum = pgrx::fcinfo::direct_function_call_as_datum(
             pg_sys::jsonb_in,
@@ -105,11 +113,14 @@ unsafe fn jsonb_from_text(text: &std::ffi::CStr) -> Box<[u8]> {
 /// A jsonb datum made by [`Verified::to_jsonb`], returned to SQL as it is.
 pub struct ClaimsJsonb(pg_sys::Datum);
 
+// SAFETY: the datum is a complete jsonb varlena palloc'd in the function's memory context, which
+// is what a function returning jsonb hands back.
 unsafe impl pgrx::callconv::BoxRet for ClaimsJsonb {
     unsafe fn box_into<'fcx>(
         self,
         fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
     ) -> pgrx::datum::Datum<'fcx> {
+        // SAFETY: as above; the datum is returned as it is.
         unsafe { fcinfo.return_raw_datum(self.0) }
     }
 }

@@ -24,14 +24,11 @@ CREATE FUNCTION pg_temp.public_functions() RETURNS SETOF regprocedure LANGUAGE s
         -- function verify_api_key calls, as the caller.
         'auth.verify_api_key(text)', 'auth_private._verify_api_key(text)', 'auth.pre_request()',
         'auth.postgrest_pre_config()',
-<<<<<<< HEAD
         -- pre_request runs as the caller (to switch the role) and asks _pre_request, which
         -- returns a refusal or a role, no secret; api_key_token: the key is the credential.
-        'auth_private._pre_request()', 'auth.api_key_token(text, interval)'
-=======
+        'auth_private._pre_request()', 'auth.api_key_token(text, interval)',
         -- Token revocations (contract section 5a): the caller's own tokens only.
         'auth.sign_out()'
->>>>>>> revoke
     ]) AS f
 $$;
 
