@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The package tier (make test-package, after make package): each package, installed into a
-# fresh PostgreSQL that has no other build of the extension, runs demo/demo.sql, then makes a
-# database at the previous release's version and updates it (the archived install script and
-# the upgrade script ship too).
+# fresh PostgreSQL that has no other build of the extension, runs demo/demo.sql, then, for each
+# earlier release, makes a database at that version and updates it (the archived install
+# scripts and the upgrade scripts ship too).
 #
 #   scripts/package-test.sh [15] [18]     # default: both
 #
@@ -26,9 +26,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PKG_DIR="$REPO_ROOT/build/package"
 EXT=pg_auth_keys
 VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1)"
-# The previous release: the one install script in sql/archive.
-OLD_VERSION="$(basename "$(ls "$REPO_ROOT"/sql/archive/"$EXT"--*.sql | sort -V | tail -n1)" .sql)"
-OLD_VERSION="${OLD_VERSION#"$EXT"--}"
+# The earlier releases: the install scripts in sql/archive.
+OLD_VERSIONS=()
+for f in "$REPO_ROOT"/sql/archive/"$EXT"--*.sql; do
+    f="$(basename "$f" .sql)"
+    OLD_VERSIONS+=("${f#"$EXT"--}")
+done
+# The SQL scripts a package must ship: the install script, the archived ones, the upgrades.
+SQL_FILES=("$EXT--$VERSION.sql")
+for f in "$REPO_ROOT"/sql/archive/"$EXT"--*.sql "$REPO_ROOT"/sql/"$EXT"--*--*.sql; do
+    SQL_FILES+=("$(basename "$f")")
+done
 WORK="$(pak_run_dir)/package-test"
 
 fail() { die "package test (PostgreSQL $MAJOR): $*"; }
@@ -41,15 +49,15 @@ copy_files() {
     printf '%s\n' "$@" | sed 's|^/||' | tar -C / -cf - --no-recursion -T - | tar -C "$root" -xf -
 }
 
-# Starts a cluster on the PostgreSQL of $PG_CONFIG, runs the demo, the update from the previous
-# release, and checks which library the server loaded ($1: the path it must be).
+# Starts a cluster on the PostgreSQL of $PG_CONFIG, runs the demo and the updates from the
+# earlier releases, and checks which library the server loaded ($1: the path it must be).
 run_demo() {
     local want_so="$1" cluster="$WORK/pg$MAJOR/cluster" loaded version
     export CLUSTER_DIR="$cluster" CLUSTER_PORT=54341
     local cl="$REPO_ROOT/scripts/cluster.sh"
     "$cl" start
     trap '"$REPO_ROOT/scripts/cluster.sh" stop >/dev/null 2>&1 || true' EXIT
-    "$cl" psql -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE demo' -c 'CREATE DATABASE updated'
+    "$cl" psql -X -q -v ON_ERROR_STOP=1 -d postgres -c 'CREATE DATABASE demo'
     say "demo/demo.sql against the PostgreSQL $MAJOR package"
     "$cl" psql -X -q -v ON_ERROR_STOP=1 -d demo -f "$REPO_ROOT/demo/demo.sql" >"$WORK/pg$MAJOR/demo.out" 2>&1 ||
         { tail -n 30 "$WORK/pg$MAJOR/demo.out" >&2; fail "demo/demo.sql failed (output: $WORK/pg$MAJOR/demo.out)"; }
@@ -60,16 +68,20 @@ run_demo() {
     loaded="$("$cl" psql -X -At -v ON_ERROR_STOP=1 -d demo \
         -c "SELECT DISTINCT m[1] FROM regexp_matches(pg_read_file('/proc/self/maps'), '\s(/\S*/$EXT\.so)$', 'gn') m")"
     [[ "$loaded" == "$want_so" ]] || fail "the server loaded ${loaded:-no $EXT.so}, not $want_so"
-    say "update from $OLD_VERSION"
-    version="$("$cl" psql -X -q -At -v ON_ERROR_STOP=1 -d updated \
-        -c "CREATE EXTENSION $EXT VERSION '$OLD_VERSION'" \
-        -c "ALTER EXTENSION $EXT UPDATE" \
-        -c "SELECT extversion FROM pg_extension WHERE extname = '$EXT'")" ||
-        fail "CREATE EXTENSION ... VERSION '$OLD_VERSION' or ALTER EXTENSION ... UPDATE failed"
-    [[ "$version" == "$VERSION" ]] || fail "after ALTER EXTENSION UPDATE the version is $version, not $VERSION"
+    local old
+    for old in "${OLD_VERSIONS[@]}"; do
+        say "update from $old"
+        version="$("$cl" psql -X -q -At -v ON_ERROR_STOP=1 -d postgres \
+            -c "CREATE DATABASE \"updated_$old\"" -c "\\c \"updated_$old\"" \
+            -c "CREATE EXTENSION $EXT VERSION '$old'" \
+            -c "ALTER EXTENSION $EXT UPDATE" \
+            -c "SELECT extversion FROM pg_extension WHERE extname = '$EXT'")" ||
+            fail "CREATE EXTENSION ... VERSION '$old' or ALTER EXTENSION ... UPDATE failed"
+        [[ "$version" == "$VERSION" ]] || fail "after ALTER EXTENSION UPDATE from $old the version is $version, not $VERSION"
+    done
     "$cl" stop
     trap - EXIT
-    say "ok: PostgreSQL $MAJOR package: demo, update $OLD_VERSION -> $VERSION, library $want_so"
+    say "ok: PostgreSQL $MAJOR package: demo, updates from ${OLD_VERSIONS[*]} to $VERSION, library $want_so"
 }
 
 test_15() {
@@ -85,11 +97,8 @@ test_15() {
     [[ "$(dpkg-deb -f "$deb" Architecture)" == "$(dpkg --print-architecture)" ]] || fail "wrong Architecture"
     files="$(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\./|/|' | grep -v '/$' | sort)"
     local want
-    want="$(printf '%s\n' /usr/lib/postgresql/15/lib/$EXT.so \
-        /usr/share/postgresql/15/extension/$EXT.control \
-        "/usr/share/postgresql/15/extension/$EXT--$VERSION.sql" \
-        "/usr/share/postgresql/15/extension/$EXT--$OLD_VERSION.sql" \
-        "/usr/share/postgresql/15/extension/$EXT--$OLD_VERSION--$VERSION.sql" | sort)"
+    want="$( (printf '%s\n' /usr/lib/postgresql/15/lib/$EXT.so /usr/share/postgresql/15/extension/$EXT.control
+        printf '/usr/share/postgresql/15/extension/%s\n' "${SQL_FILES[@]}") | sort)"
     [[ "$files" == "$want" ]] || fail "the package holds:"$'\n'"$files"$'\n'"expected:"$'\n'"$want"
 
     root="$WORK/pg15/root"
@@ -128,9 +137,14 @@ test_18() {
     pg_config="$prefix/bin/pg_config"
     [[ "$("$pg_config" --pkglibdir)" == "$prefix/lib" ]] || fail "the copy of the wheel is not relocated"
     say "installing ${tarball##*/} as its INSTALL says"
+    local base files want
+    base="$(basename "$tarball" .tar.gz)"
+    files="$(tar -tzf "$tarball" | grep -v '/$' | sort)"
+    want="$( (printf '%s\n' "$base/INSTALL" "$base/lib/$EXT.so" "$base/share/extension/$EXT.control"
+        printf "$base/share/extension/%s\n" "${SQL_FILES[@]}") | sort)"
+    [[ "$files" == "$want" ]] || fail "the tarball holds:"$'\n'"$files"$'\n'"expected:"$'\n'"$want"
     tar -C "$WORK/pg18" -xzf "$tarball"
-    unpacked="$WORK/pg18/$(basename "$tarball" .tar.gz)"
-    [[ -f "$unpacked/INSTALL" ]] || fail "the tarball has no INSTALL"
+    unpacked="$WORK/pg18/$base"
     # The install commands of INSTALL, run as written there.
     grep -E '^    install ' "$unpacked/INSTALL" | sed 's/^    //' >"$WORK/pg18/install.sh"
     [[ "$(wc -l <"$WORK/pg18/install.sh")" == 2 ]] || fail "INSTALL does not give two install commands"

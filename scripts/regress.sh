@@ -6,7 +6,8 @@
 #   scripts/regress.sh            # run every test listed in tests/pg_regress/schedule
 #   scripts/regress.sh --accept   # after a run: copy results/*.out of failed or new tests
 #                                 # into expected/ (review the git diff before committing!)
-#   PG_MAJOR=18 scripts/regress.sh [--accept]    # the same on PostgreSQL 18
+#   PG_MAJOR=18 scripts/regress.sh [--accept]    # the same on PostgreSQL 18 (its results/
+#                                 # and regression.diffs are in <run dir>/regress-pg18)
 #
 # Expected output per major: expected/<test>.out is PostgreSQL 15's. Where 18 prints something
 # else (psql's Unicode display widths, EXPLAIN's InitPlan notation, a server message), its
@@ -26,14 +27,15 @@ SCHEDULE="$REGRESS_DIR/schedule"
 export CLUSTER_NAME="${CLUSTER_NAME:-regress-cluster}"
 export CLUSTER_PORT="${CLUSTER_PORT:-54330}"
 PG_REGRESS="$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress"
-# The overrides of this major (none for 15) and the input directory pg_regress reads: the
-# sources themselves for 15, else <run dir>/regress-input-pg18, whose sql/, include/ and each
-# expected file are links to the sources (to the override, if there is one).
+# The overrides of this major (none for 15) and the directory pg_regress reads the tests from
+# and writes results/ and regression.diffs to: tests/pg_regress itself for 15, else
+# <run dir>/regress-pg18, whose sql/, include/ and each expected file are links to the sources
+# (to the override, if there is one). So both majors can run at once from one checkout.
 OVERRIDES=""
-INPUT_DIR="$REGRESS_DIR"
+RUN_DIR="$REGRESS_DIR"
 if [[ "$PG_MAJOR" != "$SYSTEM_PG_MAJOR" ]]; then
     OVERRIDES="$REGRESS_DIR/expected/pg$PG_MAJOR"
-    INPUT_DIR="$(pak_run_dir)/regress-input$(major_suffix)"
+    RUN_DIR="$(pak_run_dir)/regress$(major_suffix)"
 fi
 
 # Tests named in the schedule, in order ("test: a b c" lines; several names = parallel group).
@@ -81,15 +83,13 @@ expected_file() {
     fi
 }
 
-# Results of the last run become the expected output (of this major: on 18, an override, or
-# none when 18 printed what 15's file says). The results must come from this major.
+# Results of the last run of this major become its expected output (on 18: an override, or none
+# when 18 printed what 15's file says).
 accept() {
-    local t n=0 made
-    [[ -d "$REGRESS_DIR/results" ]] || die "no results yet: run scripts/regress.sh first"
-    made="$(cat "$REGRESS_DIR/results/.major" 2>/dev/null || true)"
-    [[ "$made" == "$PG_MAJOR" ]] || die "the results are from PostgreSQL ${made:-?}, not $PG_MAJOR: run with PG_MAJOR=${made:-?}"
+    local t n=0
+    [[ -d "$RUN_DIR/results" ]] || die "no results yet: run${OVERRIDES:+ PG_MAJOR=$PG_MAJOR} scripts/regress.sh first"
     while read -r t; do
-        local res="$REGRESS_DIR/results/$t.out" base="$REGRESS_DIR/expected/$t.out"
+        local res="$RUN_DIR/results/$t.out" base="$REGRESS_DIR/expected/$t.out"
         [[ -f "$res" ]] || continue
         if [[ -z "$OVERRIDES" ]]; then
             if ! cmp -s "$res" "$base"; then
@@ -114,19 +114,19 @@ accept() {
     echo "$n file(s) updated; review them with: git status tests/pg_regress/expected; git diff -- tests/pg_regress/expected"
 }
 
-# For majors with overrides: the input directory, rebuilt for every run.
-make_input_dir() {
-    [[ "$INPUT_DIR" != "$REGRESS_DIR" ]] || return 0
-    rm -rf -- "$INPUT_DIR"
-    mkdir -p "$INPUT_DIR/expected"
+# For majors with overrides: the run directory, rebuilt for every run.
+make_run_dir() {
+    [[ "$RUN_DIR" != "$REGRESS_DIR" ]] || return 0
+    rm -rf -- "$RUN_DIR"
+    mkdir -p "$RUN_DIR/expected"
     # sql/ and whatever else the tests read through PG_ABS_SRCDIR (include/), as they are.
     local d t
     for d in "$REGRESS_DIR"/*/; do
         d="$(basename "$d")"
-        [[ "$d" == expected || "$d" == results ]] || ln -s "$REGRESS_DIR/$d" "$INPUT_DIR/$d"
+        [[ "$d" == expected || "$d" == results ]] || ln -s "$REGRESS_DIR/$d" "$RUN_DIR/$d"
     done
     while read -r t; do
-        [[ -f "$(expected_file "$t")" ]] && ln -s "$(expected_file "$t")" "$INPUT_DIR/expected/$t.out"
+        [[ -f "$(expected_file "$t")" ]] && ln -s "$(expected_file "$t")" "$RUN_DIR/expected/$t.out"
     done < <(scheduled_tests)
     return 0
 }
@@ -143,10 +143,8 @@ run() {
     # Expected files may be missing for a brand-new test; pg_regress then reports it as failed
     # and --accept creates it.
     mkdir -p "$REGRESS_DIR/expected"
-    rm -rf "$REGRESS_DIR/results" "$REGRESS_DIR/regression.diffs" "$REGRESS_DIR/regression.out"
-    make_input_dir
-    mkdir -p "$REGRESS_DIR/results"
-    printf '%s\n' "$PG_MAJOR" >"$REGRESS_DIR/results/.major"
+    rm -rf "$RUN_DIR/results" "$RUN_DIR/regression.diffs" "$RUN_DIR/regression.out"
+    make_run_dir
 
     say "pg_regress ($(scheduled_tests | wc -l) tests, PostgreSQL $PG_MAJOR${OVERRIDES:+; overrides from ${OVERRIDES#"$REPO_ROOT"/}})"
     local rc=0
@@ -154,20 +152,20 @@ run() {
     # PGTZ/PGDATESTYLE are set by pg_regress itself; lc_messages=C is set per database.
     "$PG_REGRESS" \
         --bindir="$(pg_bindir)" \
-        --inputdir="$INPUT_DIR" \
-        --outputdir="$REGRESS_DIR" \
+        --inputdir="$RUN_DIR" \
+        --outputdir="$RUN_DIR" \
         --host="$PGHOST" --port="$PGPORT" --user=postgres \
         --dbname=pg_auth_keys_regress \
         --schedule="$SCHEDULE" || rc=$?
 
     if ((rc != 0)); then
-        if [[ -s "$REGRESS_DIR/regression.diffs" ]]; then
-            echo "----- tests/pg_regress/regression.diffs -----"
-            cat "$REGRESS_DIR/regression.diffs"
+        if [[ -s "$RUN_DIR/regression.diffs" ]]; then
+            echo "----- ${RUN_DIR#"$REPO_ROOT"/}/regression.diffs -----"
+            cat "$RUN_DIR/regression.diffs"
             echo "----- end of diffs -----"
         fi
         echo "server log: $PGHOST/postgres.log"
-        echo "if the new output is right: scripts/regress.sh --accept (then review git diff)"
+        echo "if the new output is right: ${OVERRIDES:+PG_MAJOR=$PG_MAJOR }scripts/regress.sh --accept (then review git diff)"
         exit "$rc"
     fi
 }
