@@ -1,7 +1,7 @@
 //! pg_auth_keys: JWT signing keys, API keys and verified claims for Row Level Security.
 //!
 //! `lib.rs` only wires the modules together: settings, shared memory and callbacks are set up in
-//! `_PG_init`; each module owns one concern (see README, "Contributing").
+//! `_PG_init`; each module owns one concern (see docs/design.md and docs/contributing.md).
 
 use pgrx::prelude::*;
 
