@@ -22,7 +22,8 @@
 #   BENCH_ITEMS [1 2 3 4 5 6 7 8] which measurements to run (7 builds bench/crypto with cargo)
 #   BENCH_REVOCATIONS [100000]  live token revocations in item 8
 #   BENCH_PORT [54339], BENCH_KEEP_CLUSTER [0] (1: leave the cluster running at the end)
-#   PG_CONFIG                   the PostgreSQL to use (as for the other scripts)
+#   PG_MAJOR, PG_CONFIG         the PostgreSQL to use (as for the other scripts; for 18 the
+#                               cluster is bench-cluster-pg18, the results build/bench-pg18/)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
@@ -38,7 +39,7 @@ ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7 8}"
 DB=bench
 
 BENCH_DIR="$REPO_ROOT/bench"
-OUT_DIR="$REPO_ROOT/build/bench"
+OUT_DIR="$REPO_ROOT/build/bench$(major_suffix)"
 RESULTS="$OUT_DIR/results.md"
 ROUNDS_LOG="$OUT_DIR/rounds.txt"
 BIN="$(pg_bindir)"
@@ -65,7 +66,7 @@ cluster() { "$REPO_ROOT/scripts/cluster.sh" "$@"; }
 sql() { "$BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
 command -v openssl >/dev/null || die "openssl is needed (apt-get install openssl)"
-[[ -x "$BIN/pgbench" ]] || die "pgbench is missing from $BIN (it comes with postgresql-$PG_MAJOR)"
+[[ -x "$BIN/pgbench" ]] || die "pgbench is missing from $BIN"
 mkdir -p "$OUT_DIR"
 : >"$ROUNDS_LOG"
 

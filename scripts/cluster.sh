@@ -10,11 +10,13 @@
 #   scripts/cluster.sh destroy   # stop and delete the cluster directory
 #
 # Environment:
-#   CLUSTER_NAME   directory name under the run directory   (default: demo-cluster)
+#   CLUSTER_NAME   directory name under the run directory   (default: demo-cluster; -pg18
+#                  is appended for PG_MAJOR=18, so that each major has its own cluster)
 #   CLUSTER_DIR    full path of the cluster directory        (default: <run dir>/$CLUSTER_NAME)
 #   CLUSTER_PORT   port, i.e. the socket name .s.PGSQL.<port> (default: 54329)
 #   CLUSTER_CONF   extra postgresql.conf lines, applied at every start (e.g. "fsync = off")
 #   CLUSTER_PRELOAD  shared_preload_libraries                (default: pg_auth_keys)
+#   PG_MAJOR, PG_CONFIG  the PostgreSQL to run                (scripts/lib.sh)
 # The run directory is <repo>/build, or /tmp/pg_auth_keys-<hash> when the cluster's OS user
 # cannot reach <repo>/build (see scripts/lib.sh); PAK_RUN_DIR overrides it.
 #
@@ -30,7 +32,7 @@ CLUSTER_PORT="${CLUSTER_PORT:-54329}"
 CLUSTER_PRELOAD="${CLUSTER_PRELOAD-pg_auth_keys}"
 CLUSTER_CONF="${CLUSTER_CONF:-}"
 if [[ -z "${CLUSTER_DIR:-}" ]]; then
-    CLUSTER_DIR="$(pak_run_dir)/$CLUSTER_NAME"
+    CLUSTER_DIR="$(pak_run_dir)/$CLUSTER_NAME$(major_suffix)"
 fi
 DATA="$CLUSTER_DIR/data"
 LOG="$CLUSTER_DIR/postgres.log"
@@ -86,11 +88,22 @@ $CLUSTER_CONF
     printf '%s' "$conf" | as_cluster_user sh -c "cat >'$DATA/$LOCAL_CONF'"
 }
 
+# A data directory opens only with the major that made it.
+check_major() {
+    local made want
+    [[ -f "$DATA/PG_VERSION" ]] || return 0
+    made="$(cat "$DATA/PG_VERSION")"
+    want="$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')"
+    [[ "$made" == "$want" ]] ||
+        die "$DATA was made by PostgreSQL $made, and PG_CONFIG is PostgreSQL $want: use PG_MAJOR=$made, or scripts/cluster.sh destroy"
+}
+
 cmd_start() {
     if is_running; then
         say "already running: $CLUSTER_DIR (port $(running_port))"
         return
     fi
+    check_major
     check_preload_installed
     [[ -f "$DATA/PG_VERSION" ]] || do_initdb
     write_local_conf

