@@ -163,7 +163,7 @@ lint: setup
 	    --no-default-features --features pg18 -- -D warnings
 
 test-unit: setup
-	$(CARGO) test -p pg_auth_keys_jose
+	$(CARGO) test -p pg_auth_keys_core
 
 test-pg: setup
 	scripts/pgrx-test.sh

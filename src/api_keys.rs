@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use pg_auth_keys_jose::{self as jose, ApiKeyKind, Purpose, TokenError};
+use pg_auth_keys_core::{self as auth_core, ApiKeyKind, Purpose, TokenError};
 use pgrx::prelude::*;
 
 use crate::catalog::Part;
@@ -191,9 +191,9 @@ pub fn check(key: &str) -> Result<Entry, AuthError> {
     if looks_like_jwt(key) {
         return check_legacy(key);
     }
-    let (_, hash) = jose::parse_api_key(key).map_err(|e| match e {
-        jose::ApiKeyError::Malformed => ApiKeyRefusal::Malformed,
-        jose::ApiKeyError::BadChecksum => ApiKeyRefusal::BadChecksum,
+    let (_, hash) = auth_core::parse_api_key(key).map_err(|e| match e {
+        auth_core::ApiKeyError::Malformed => ApiKeyRefusal::Malformed,
+        auth_core::ApiKeyError::BadChecksum => ApiKeyRefusal::BadChecksum,
     })?;
     let set = current()?;
     let entry = set.find(&hash).ok_or(ApiKeyRefusal::Unknown)?;
@@ -206,7 +206,7 @@ pub fn check(key: &str) -> Result<Entry, AuthError> {
 fn check_legacy(jwt: &str) -> Result<Entry, AuthError> {
     let set = current()?;
     let entry = set
-        .find(&jose::api_key_hash(jwt))
+        .find(&auth_core::api_key_hash(jwt))
         .filter(|e| e.kind == Kind::Legacy)
         .ok_or(ApiKeyRefusal::Unknown)?;
     if entry.revoked {
@@ -239,7 +239,7 @@ pub fn verify(key: &str) -> Result<Entry, AuthError> {
 pub fn legacy_token_refused(token: &str) -> Result<bool, AuthError> {
     let set = current()?;
     Ok(set
-        .find(&jose::api_key_hash(token))
+        .find(&auth_core::api_key_hash(token))
         .is_some_and(|e| e.kind == Kind::Legacy && (e.revoked || !set.legacy_enabled)))
 }
 
@@ -248,7 +248,7 @@ pub fn legacy_token_refused(token: &str) -> Result<bool, AuthError> {
 pub fn legacy_key_role(token: &str) -> Result<Option<String>, AuthError> {
     let set = current()?;
     Ok(set
-        .find(&jose::api_key_hash(token))
+        .find(&auth_core::api_key_hash(token))
         .filter(|e| e.kind == Kind::Legacy)
         .map(|e| e.role.clone()))
 }
@@ -285,7 +285,7 @@ pub(crate) mod auth {
         let kind = ApiKeyKind::parse(kind)
             .ok_or_else(|| AuthError::BadArgument(format!("unknown api key kind \"{kind}\"")))
             .or_raise();
-        let key = jose::try_generate_api_key(kind)
+        let key = auth_core::try_generate_api_key(kind)
             .map_err(|_| AuthError::Internal("the system random number generator failed".into()))
             .or_raise();
         TableIterator::once((key.full.clone(), key.prefix.clone(), key.hash.to_vec()))
@@ -309,7 +309,7 @@ pub(crate) mod auth {
     fn _open_api_key(id: pgrx::Uuid, sealed: &[u8]) -> String {
         let plain = kek::open(Purpose::ApiKey, id.as_bytes(), sealed).or_raise();
         String::from_utf8(plain)
-            .map_err(|_| AuthError::Sealed(jose::SealError::Corrupt))
+            .map_err(|_| AuthError::Sealed(auth_core::SealError::Corrupt))
             .or_raise()
     }
 
@@ -342,7 +342,7 @@ pub(crate) mod auth {
         // All legacy JWTs start alike; the end of the signature tells them apart.
         let tail = jwt.get(jwt.len().saturating_sub(6)..).unwrap_or("");
         TableIterator::once((
-            jose::api_key_hash(jwt).to_vec(),
+            auth_core::api_key_hash(jwt).to_vec(),
             role.clone(),
             format!("legacy_{role}_…{tail}"),
         ))

@@ -76,7 +76,7 @@ fn with_raw_input<R>(source: ClaimsSource, f: impl FnOnce(&[u8], bool) -> R) -> 
 }
 
 /// The credential of PostgREST's `request.headers` the claims come from, read as `pre_request`
-/// reads them (jose/src/request.rs); malformed headers mean anonymous.
+/// reads them (core/src/request.rs); malformed headers mean anonymous.
 enum HeaderCredential {
     /// The bearer token.
     Token(String),
@@ -86,7 +86,7 @@ enum HeaderCredential {
 }
 
 fn credential_of(headers: &str) -> Option<HeaderCredential> {
-    let headers = pg_auth_keys_jose::Headers::parse(headers).ok()?;
+    let headers = pg_auth_keys_core::Headers::parse(headers).ok()?;
     let bearer = headers.bearer().ok()?;
     let apikey = headers.get("apikey").ok().flatten();
     Some(match (bearer, apikey) {

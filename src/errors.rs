@@ -4,7 +4,7 @@
 //! nothing; each variant here names the class a client can act on (STYLE.md, "Errors").
 //! Messages never contain a key, a secret or a whole token.
 
-use pg_auth_keys_jose::{KeyError, SealError, TokenError};
+use pg_auth_keys_core::{KeyError, SealError, TokenError};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 

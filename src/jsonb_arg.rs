@@ -32,7 +32,7 @@ impl JsonbArg {
     /// signed must be what the caller wrote (JWT numbers are doubles, RFC 7519 §2, RFC 7493).
     pub fn parse_exact(&self, what: &str) -> Result<Value, AuthError> {
         let value = self.parse(what)?;
-        if !pg_auth_keys_jose::numbers_survive_doubles(&self.0) {
+        if !pg_auth_keys_core::numbers_survive_doubles(&self.0) {
             return Err(AuthError::BadArgument(format!(
                 "{what}: a number cannot be represented exactly as a double; write it as a string"
             )));

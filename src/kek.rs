@@ -21,7 +21,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use pg_auth_keys_jose::{Kek, Purpose, SealError, MIN_ROOT_KEY_BYTES};
+use pg_auth_keys_core::{Kek, Purpose, SealError, MIN_ROOT_KEY_BYTES};
 use pgrx::pg_sys;
 
 use crate::errors::AuthError;
@@ -276,7 +276,7 @@ pub fn seal(purpose: Purpose, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8
 /// Open `sealed` with whichever KEK sealed it: `auth.root_key`, `auth.previous_root_key`, or
 /// the key file (read only when neither setting is the one).
 pub fn open(purpose: Purpose, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
-    let needed = pg_auth_keys_jose::sealed_by(sealed)?;
+    let needed = pg_auth_keys_core::sealed_by(sealed)?;
     for kek in [root()?, previous()?].into_iter().flatten() {
         if kek.sealed(sealed) {
             return Ok(kek.open(purpose, context, sealed)?);

@@ -8,7 +8,7 @@
 // pgrx needs TableIterator's row type spelled out in each signature.
 #![allow(clippy::type_complexity)]
 
-use pg_auth_keys_jose::{self as jose, Alg, ImportedKey, Purpose, SigningKey, VerifyKey};
+use pg_auth_keys_core::{self as auth_core, Alg, ImportedKey, Purpose, SigningKey, VerifyKey};
 use pgrx::prelude::*;
 
 use crate::errors::{AuthError, OrRaise};
@@ -169,7 +169,7 @@ mod auth {
             name!(private_key, Option<Vec<u8>>),
         ),
     > {
-        let key = jose::import_jwk(&jwk.parse("jwk").or_raise()).or_raise();
+        let key = auth_core::import_jwk(&jwk.parse("jwk").or_raise()).or_raise();
         TableIterator::once(imported_row(key).or_raise())
     }
 
@@ -185,7 +185,7 @@ mod auth {
             name!(private_key, Option<Vec<u8>>),
         ),
     > {
-        let keys = jose::import_jwks(&jwks.parse("jwks").or_raise()).or_raise();
+        let keys = auth_core::import_jwks(&jwks.parse("jwks").or_raise()).or_raise();
         let rows: Vec<KeyRowOut> = keys
             .into_iter()
             .map(|k| imported_row(k).or_raise())
@@ -207,7 +207,7 @@ mod auth {
         ),
     > {
         let alg = parse_alg(alg).or_raise();
-        let key = jose::import_pem(pem, alg).or_raise();
+        let key = auth_core::import_pem(pem, alg).or_raise();
         TableIterator::once(imported_row(key).or_raise())
     }
 

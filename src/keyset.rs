@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::ffi::c_void;
 use std::rc::Rc;
 
-use pg_auth_keys_jose::{Alg, PreparedKey, TokenError, VerifyKey};
+use pg_auth_keys_core::{Alg, PreparedKey, TokenError, VerifyKey};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 

@@ -528,7 +528,7 @@ AX15SvYoPTkvSkBD6QIDAQAB
     #[pg_test]
     fn nothing_stores_or_returns_private_material() {
         use base64::Engine;
-        use pg_auth_keys_jose::{self as jose, Alg, SigningKey};
+        use pg_auth_keys_core::{self as auth_core, Alg, SigningKey};
         let engines = [
             base64::engine::general_purpose::STANDARD_NO_PAD,
             base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -555,7 +555,7 @@ AX15SvYoPTkvSkBD6QIDAQAB
         }
         let oct = b"an imported HS256 secret for the pg_test, 32+ bytes".to_vec();
         let jwk = serde_json::json!({"kty": "oct", "alg": "HS256", "kid": "pg-test-oct",
-                                     "k": jose::b64url_encode(&oct)});
+                                     "k": auth_core::b64url_encode(&oct)});
         text(&format!("SELECT auth.import_key('{jwk}')"));
         secrets.push(oct.clone());
         // Every stored private key, opened here (only the Rust side can), is a secret too.
@@ -579,7 +579,10 @@ AX15SvYoPTkvSkBD6QIDAQAB
         assert_eq!(stored.len(), 9);
         for (kid, alg, sealed) in &stored {
             let alg = Alg::parse(alg).unwrap();
-            assert!(jose::sealed_by(sealed).is_ok(), "{kid} is stored sealed");
+            assert!(
+                auth_core::sealed_by(sealed).is_ok(),
+                "{kid} is stored sealed"
+            );
             if !alg.is_hmac() {
                 assert!(SigningKey::from_private(alg, sealed).is_err());
             }
@@ -662,18 +665,18 @@ AX15SvYoPTkvSkBD6QIDAQAB
     fn legacy_hs256_token(secret: &str) -> String {
         // HS256 over header {"alg":"HS256","typ":"JWT"} with pgcrypto-free SQL is not possible,
         // so sign with the JOSE core directly, as GoTrue would.
-        use pg_auth_keys_jose::{Alg, SigningKey};
+        use pg_auth_keys_core::{Alg, SigningKey};
         let key = SigningKey::from_private(Alg::HS256, secret.as_bytes()).unwrap();
         let exp = crate::tokens::now_secs() + 600;
         let claims = serde_json::json!({"role": "anon", "iss": "supabase", "exp": exp});
         let serde_json::Value::Object(claims) = claims else {
             unreachable!()
         };
-        let header = pg_auth_keys_jose::b64url_encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let header = pg_auth_keys_core::b64url_encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         let payload =
-            pg_auth_keys_jose::b64url_encode(serde_json::to_string(&claims).unwrap().as_bytes());
+            pg_auth_keys_core::b64url_encode(serde_json::to_string(&claims).unwrap().as_bytes());
         let input = format!("{header}.{payload}");
         let sig = key.sign(input.as_bytes()).unwrap();
-        format!("{input}.{}", pg_auth_keys_jose::b64url_encode(&sig))
+        format!("{input}.{}", pg_auth_keys_core::b64url_encode(&sig))
     }
 }

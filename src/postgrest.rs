@@ -1,13 +1,13 @@
 //! PostgREST's `db-pre-request` check (contract §5), as an adapter: the decision — headers, the
-//! order of checks, the browser rule over every credential — is `pg_auth_keys_jose::pre_request`
-//! (jose/src/request.rs); this module hands it `request.headers`, `auth.elevated_roles` and the
+//! order of checks, the browser rule over every credential — is `pg_auth_keys_core::pre_request`
+//! (core/src/request.rs); this module hands it `request.headers`, `auth.elevated_roles` and the
 //! server-side checks of an API key and of a bearer token. `auth.pre_request()`
 //! (sql/api_keys.sql) raises SQLSTATE PT401 with the refusal, so PostgREST answers HTTP 401, or
 //! makes the API key's role the transaction's role for a request whose only credential is the key.
 //! `SET ROLE` checks membership of the session user (PostgREST's authenticator), so this module
 //! refuses, with the missing GRANT as the hint, a role the session user cannot become.
 
-use pg_auth_keys_jose::{self as jose, Identity};
+use pg_auth_keys_core::{self as auth_core, Identity};
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
@@ -19,7 +19,7 @@ use crate::{settings, tokens};
 /// The API-key set and the signing keys of this backend, for the current statement.
 struct ServerCredentials;
 
-impl jose::Credential for ServerCredentials {
+impl auth_core::Credential for ServerCredentials {
     type Error = AuthError;
 
     fn api_key(&mut self, key: &str) -> Result<Result<Identity, String>, AuthError> {
@@ -56,15 +56,15 @@ impl jose::Credential for ServerCredentials {
 }
 
 /// Whether this request may proceed, and the role to switch to.
-fn check_request() -> Result<jose::Decision, AuthError> {
+fn check_request() -> Result<auth_core::Decision, AuthError> {
     // Unset, or empty as a rolled-back transaction-local value leaves it: no headers.
     let headers = guc(c"request.headers").filter(|h| !h.is_empty());
     let (elevated, allowed) = (settings::elevated_roles(), settings::allowed_roles());
-    let roles = jose::RequestRoles {
+    let roles = auth_core::RequestRoles {
         elevated: &elevated,
         allowed: &allowed,
     };
-    jose::pre_request(headers.as_deref(), &roles, &mut ServerCredentials)
+    auth_core::pre_request(headers.as_deref(), &roles, &mut ServerCredentials)
 }
 
 /// Why the session user cannot become `role` (`SET ROLE` would refuse with 42501), if it cannot.
@@ -106,7 +106,7 @@ fn unreachable_role(role: &str) -> Option<Value> {
     Some(json!({"message": "the api key's role cannot be reached", "detail": detail, "hint": hint}))
 }
 
-fn refusal_json(refusal: &jose::Refusal) -> Value {
+fn refusal_json(refusal: &auth_core::Refusal) -> Value {
     json!({
         "message": refusal.message,
         "detail": refusal.detail,
@@ -123,9 +123,9 @@ pub(crate) mod auth {
     #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _pre_request() -> Option<pgrx::JsonB> {
         let answer = match check_request().or_raise() {
-            jose::Decision::Refuse(refusal) => json!({ "refusal": refusal_json(&refusal) }),
-            jose::Decision::Proceed { switch_to: None } => return None,
-            jose::Decision::Proceed {
+            auth_core::Decision::Refuse(refusal) => json!({ "refusal": refusal_json(&refusal) }),
+            auth_core::Decision::Proceed { switch_to: None } => return None,
+            auth_core::Decision::Proceed {
                 switch_to: Some(role),
             } => match unreachable_role(&role) {
                 Some(refusal) => json!({ "refusal": refusal }),

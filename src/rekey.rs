@@ -2,7 +2,7 @@
 //! current key-encryption key in one transaction, and of the upgrade that sealed plaintext keys.
 //! Each takes one sealed value and returns it sealed again; none returns plaintext.
 
-use pg_auth_keys_jose::{Purpose, SealError};
+use pg_auth_keys_core::{Purpose, SealError};
 use pgrx::prelude::*;
 
 use crate::errors::{AuthError, OrRaise};

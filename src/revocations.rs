@@ -23,7 +23,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use pg_auth_keys_jose::{self as jose, RevocationEntry, RevocationKind, RevocationSet};
+use pg_auth_keys_core::{self as auth_core, RevocationEntry, RevocationKind, RevocationSet};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use serde_json::{json, Value};
@@ -284,14 +284,17 @@ pub(crate) mod auth {
             name!(exp, Option<f64>),
         ),
     > {
-        let claims = jose::parse_compact(token, tokens::max_token_bytes())
+        let claims = auth_core::parse_compact(token, tokens::max_token_bytes())
             .and_then(|p| p.claims())
             .map_err(|e| AuthError::BadArgument(format!("token is not a usable JWT: {e}")))
             .or_raise();
         let exp = claims.get("exp").and_then(Value::as_f64);
         let (kind, value) = match claims.get("jti") {
             Some(Value::String(jti)) if !jti.is_empty() => ("jti", jti.clone()),
-            _ => ("token", jose::token_hash_value(&jose::api_key_hash(token))),
+            _ => (
+                "token",
+                auth_core::token_hash_value(&auth_core::api_key_hash(token)),
+            ),
         };
         TableIterator::once((kind.to_string(), value, exp))
     }

@@ -8,7 +8,7 @@
 
 use std::ffi::{c_char, c_void, CStr, CString};
 
-use pg_auth_keys_jose::{RoleClaim, RoleList, DEFAULT_ALLOWED_ROLES, DEFAULT_ELEVATED_ROLES};
+use pg_auth_keys_core::{RoleClaim, RoleList, DEFAULT_ALLOWED_ROLES, DEFAULT_ELEVATED_ROLES};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 use pgrx::{pg_guard, pg_sys};
 

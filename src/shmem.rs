@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use pgrx::pg_sys;
 use pgrx::{PGRXSharedMemory, PgSharedMemoryInitialization};
 
-use pg_auth_keys_jose::{TokenError, MAX_KID_BYTES, MAX_VERIFY_KEY_BYTES};
+use pg_auth_keys_core::{TokenError, MAX_KID_BYTES, MAX_VERIFY_KEY_BYTES};
 
 use crate::errors::AuthError;
 use crate::settings;

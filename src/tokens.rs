@@ -11,8 +11,8 @@ use std::hash::BuildHasherDefault;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pg_auth_keys_jose::{
-    self as jose, Alg, ClaimRules, RevocationSet, RoleClaim, RoleList, TokenError,
+use pg_auth_keys_core::{
+    self as auth_core, Alg, ClaimRules, RevocationSet, RoleClaim, RoleList, TokenError,
 };
 use pgrx::prelude::*;
 use revocations::Revocations;
@@ -171,7 +171,7 @@ fn check_claims_now(claims: &Claims) -> Result<(), TokenError> {
         }
         let (_, rules) = r.as_mut().expect("set above");
         rules.now = now_secs();
-        jose::check_claims(claims, rules)
+        auth_core::check_claims(claims, rules)
     })
 }
 
@@ -202,8 +202,8 @@ pub(crate) fn max_token_bytes() -> usize {
 /// Signature-only verification: parse, find the trusted key, check the signature. A refusal is
 /// `AuthError::Token`; any other error (the API keys could not be read) propagates as itself,
 /// never as a refusal or an acceptance.
-fn verify_signature(set: &KeySet, token: &str) -> Result<jose::ParsedToken, AuthError> {
-    let parsed = jose::parse_compact(token, max_token_bytes())?;
+fn verify_signature(set: &KeySet, token: &str) -> Result<auth_core::ParsedToken, AuthError> {
+    let parsed = auth_core::parse_compact(token, max_token_bytes())?;
     let entry = match parsed.kid() {
         Some(kid) => set.get(kid).ok_or(TokenError::UnknownKid)?,
         // Only the legacy HS256 secret verifies tokens without a kid (contract §2).
@@ -232,7 +232,7 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
         hint: "import it first with auth.migrate_legacy_secret(secret)".into(),
     })?;
     let check = || -> Result<Claims, TokenError> {
-        let parsed = jose::parse_compact(jwt, max_token_bytes())?;
+        let parsed = auth_core::parse_compact(jwt, max_token_bytes())?;
         if parsed.kid().is_some_and(|kid| kid != legacy.kid) {
             return Err(TokenError::UnknownKid);
         }
@@ -248,7 +248,7 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
         rules.issuer = None;
         rules.role_claim = RoleClaim::default();
         rules.allowed_roles = RoleList::parse("anon,service_role");
-        jose::check_claims(&claims, &rules)?;
+        auth_core::check_claims(&claims, &rules)?;
         Ok(claims)
     };
     check().map_err(AuthError::from)
@@ -262,7 +262,7 @@ fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, AuthError> {
 }
 
 /// Signed by the legacy secret (no kid verifies only with it) with role anon or service_role.
-fn is_legacy_api_key(set: &KeySet, parsed: &jose::ParsedToken, claims: &Claims) -> bool {
+fn is_legacy_api_key(set: &KeySet, parsed: &auth_core::ParsedToken, claims: &Claims) -> bool {
     let legacy = match parsed.kid() {
         Some(kid) => set.get(kid).is_some_and(|e| e.is_legacy),
         None => true,
@@ -280,7 +280,7 @@ fn check_lifetime_now(v: &Verified) -> Result<(), TokenError> {
     if v.legacy_api_key || v.within_lifetime.get() == max {
         return Ok(());
     }
-    jose::check_lifetime(
+    auth_core::check_lifetime(
         &v.claims,
         now_secs(),
         settings::LEEWAY_SECS.get() as i64,
@@ -296,7 +296,7 @@ fn check_lifetime_now(v: &Verified) -> Result<(), TokenError> {
 pub fn revoked_by(revoked: &RevocationSet, v: &Verified, token: Option<&str>) -> Option<i64> {
     revoked.matching(&v.claims, || {
         *v.hash
-            .get_or_init(|| token.map(jose::api_key_hash).unwrap_or([0; 32]))
+            .get_or_init(|| token.map(auth_core::api_key_hash).unwrap_or([0; 32]))
     })
 }
 
@@ -393,7 +393,7 @@ pub fn sign(
     let now = now_secs();
     claims.entry("iat").or_insert(json!(now));
     claims.entry("exp").or_insert(json!(now + lifetime));
-    Ok(jose::sign_compact(&key, kid, &claims)?)
+    Ok(auth_core::sign_compact(&key, kid, &claims)?)
 }
 
 /// Decode a segment for display without trusting it.
@@ -454,7 +454,7 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
     let outcome = verify_signature(&set, token).and_then(|p| {
         let mut v = Verified::new(p.claims()?);
         v.legacy_api_key = is_legacy_api_key(&set, &p, &v.claims);
-        jose::check_claims(&v.claims, &claim_rules())?;
+        auth_core::check_claims(&v.claims, &claim_rules())?;
         check_api_key_claim(&v.claims)?;
         check_lifetime_now(&v)?;
         if let Some(id) = revoked_by(&revoked.set, &v, Some(token)) {

@@ -8,11 +8,11 @@
 //! ECDSA signatures and generated API keys are random, so a rerun rewrites those files with
 //! other (equally good) contents.
 
-use pg_auth_keys_fuzz::jwk::pem_text;
-use pg_auth_keys_fuzz::{fixtures, seed};
-use pg_auth_keys_jose::{
+use pg_auth_keys_core::{
     b64url_decode, b64url_encode, generate_api_key, sign_compact, Alg, ApiKeyKind,
 };
+use pg_auth_keys_fuzz::jwk::pem_text;
+use pg_auth_keys_fuzz::{fixtures, seed};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -96,7 +96,7 @@ fn rsa_public_pkcs1(n: &[u8], e: &[u8]) -> Vec<u8> {
     seq(&[uint(n), uint(e)])
 }
 
-fn spki(alg: Alg, key: &pg_auth_keys_jose::VerifyKey) -> Vec<u8> {
+fn spki(alg: Alg, key: &pg_auth_keys_core::VerifyKey) -> Vec<u8> {
     match alg {
         Alg::ES256 | Alg::ES384 => {
             let curve = if alg == Alg::ES256 {
@@ -491,9 +491,9 @@ fn main() {
     let mut out = Out::new(&root, "seal");
     let id = b"00000000-0000-4000-8000-000000000002";
     let secret = generate_api_key(ApiKeyKind::Secret).full;
-    let key = pg_auth_keys_jose::Kek::derive(b"fuzz root key: 32 bytes or more!").unwrap();
+    let key = pg_auth_keys_core::Kek::derive(b"fuzz root key: 32 bytes or more!").unwrap();
     let sealed = key
-        .seal(pg_auth_keys_jose::Purpose::ApiKey, id, secret.as_bytes())
+        .seal(pg_auth_keys_core::Purpose::ApiKey, id, secret.as_bytes())
         .unwrap();
     out.put(
         "sealed-secret-v2",

@@ -1,6 +1,6 @@
 //! Target `api_key`: [`parse_api_key`], the first step of `auth.verify_api_key` (API.md §4),
 //! compared with a small reference implementation of the key format written from its
-//! description (`jose/src/api_key.rs`): prefix `sb_publishable_` or `sb_secret_`, 32 base62
+//! description (`core/src/api_key.rs`): prefix `sb_publishable_` or `sb_secret_`, 32 base62
 //! characters, then the CRC-32 of everything before as 6 base62 digits, most significant first;
 //! the lookup hash is the SHA-256 of the whole key.
 //!
@@ -14,7 +14,7 @@
 
 use crate::STRUCTURED;
 use aws_lc_rs::digest;
-use pg_auth_keys_jose::{parse_api_key, ApiKeyError, ApiKeyKind};
+use pg_auth_keys_core::{parse_api_key, ApiKeyError, ApiKeyKind};
 
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

@@ -7,7 +7,7 @@
 //! Properties: decoding agrees with the reference; decoded text re-encodes to itself; encoding
 //! any bytes decodes back to them.
 
-use pg_auth_keys_jose::{b64url_decode, b64url_encode};
+use pg_auth_keys_core::{b64url_decode, b64url_encode};
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

@@ -6,7 +6,7 @@
 //! secrets, and ES384 a P-384 key made once with `openssl genpkey` for this file (no vector has
 //! one). Fixed keys keep every crash reproducible from its input alone.
 
-use pg_auth_keys_jose::{
+use pg_auth_keys_core::{
     import_jwk, import_pem, Alg, ClaimRules, PreparedKey, RoleClaim, RoleList, SigningKey,
 };
 use serde_json::Value;

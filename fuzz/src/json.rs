@@ -17,7 +17,7 @@
 //! `auth.sign_jwt` issues, `auth.verify_jwt` reads the same way.
 
 use crate::fixtures::{self, MAX_TOKEN_BYTES};
-use pg_auth_keys_jose::{
+use pg_auth_keys_core::{
     numbers_survive_doubles, parse_compact, parse_json_object, sign_compact, Alg, JsonError,
 };
 use serde_json::{Map, Value};

@@ -22,7 +22,7 @@
 
 use crate::{parts, STRUCTURED};
 use base64::Engine;
-use pg_auth_keys_jose::{
+use pg_auth_keys_core::{
     b64url_encode, import_jwk, import_jwks, import_pem, Alg, ImportedKey, SigningKey, VerifyKey,
     MAX_HMAC_KEY_BYTES, MAX_KID_BYTES, MAX_VERIFY_KEY_BYTES,
 };

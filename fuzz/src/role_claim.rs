@@ -11,7 +11,7 @@
 //! [`expected_role`], a reference walk built on `serde_json`'s JSON Pointer lookup; and
 //! `check_claims` accepts only claims whose selected value is absent or an allowed string.
 
-use pg_auth_keys_jose::{
+use pg_auth_keys_core::{
     check_claims, parse_json_object, ClaimRules, RoleClaim, RoleClaimError, RoleClaimStep, RoleList,
 };
 use serde_json::{json, Map, Value};

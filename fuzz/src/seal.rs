@@ -12,7 +12,7 @@
 //! [`MIN_ROOT_KEY_BYTES`] is refused.
 
 use crate::SEP;
-use pg_auth_keys_jose::{open_with, Kek, Purpose, SealError, MIN_ROOT_KEY_BYTES};
+use pg_auth_keys_core::{open_with, Kek, Purpose, SealError, MIN_ROOT_KEY_BYTES};
 use std::sync::OnceLock;
 
 fn keys() -> &'static (Kek, Kek) {

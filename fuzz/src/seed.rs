@@ -2,7 +2,7 @@
 //! generator and the tests.
 
 use crate::{SEP, STRUCTURED};
-use pg_auth_keys_jose::{Alg, ApiKeyKind};
+use pg_auth_keys_core::{Alg, ApiKeyKind};
 
 fn alg_index(alg: Alg) -> u8 {
     Alg::ALL.iter().position(|&a| a == alg).unwrap() as u8

@@ -19,7 +19,7 @@
 
 use crate::fixtures::{self, MAX_TOKEN_BYTES};
 use crate::{parts, STRUCTURED};
-use pg_auth_keys_jose::{
+use pg_auth_keys_core::{
     b64url_encode, check_claims, parse_compact, Alg, ClaimRules, ParsedToken, TokenError,
 };
 use serde_json::{Map, Value};
@@ -124,7 +124,7 @@ fn check_parsed(text: &str, t: &ParsedToken) {
         "kid differs from the header's"
     );
     if let Some(kid) = t.kid() {
-        assert!(!kid.is_empty() && kid.len() <= pg_auth_keys_jose::MAX_KID_BYTES);
+        assert!(!kid.is_empty() && kid.len() <= pg_auth_keys_core::MAX_KID_BYTES);
     }
     for refused in ["jwk", "jku", "x5u", "x5c", "crit", "b64"] {
         assert!(!header.contains_key(refused), "accepted a {refused} header");

@@ -16,7 +16,7 @@ use std::time::Instant;
 use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED, ED25519};
 use jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER as RUST_CRYPTO;
 use jsonwebtoken::DecodingKey;
-use pg_auth_keys_jose::{self as jose, Alg, ClaimRules, ParsedToken, SigningKey};
+use pg_auth_keys_core::{self as auth_core, Alg, ClaimRules, ParsedToken, SigningKey};
 use serde_json::{json, Map, Value};
 
 const PASSES: usize = 5;
@@ -84,12 +84,12 @@ fn main() {
                 }) else {
                     unreachable!()
                 };
-                jose::sign_compact(&key, "bench-kid", &claims).expect("signing")
+                auth_core::sign_compact(&key, "bench-kid", &claims).expect("signing")
             })
             .collect();
         let parsed: Vec<ParsedToken> = texts
             .iter()
-            .map(|t| jose::parse_compact(t, 16384).expect("parse"))
+            .map(|t| auth_core::parse_compact(t, 16384).expect("parse"))
             .collect();
 
         // The same DecodingKey the core builds (VerifyKey::prepare), through rust_crypto.
@@ -130,12 +130,12 @@ fn main() {
             (
                 "core",
                 Box::new(|i| {
-                    let Ok(p) = jose::parse_compact(&texts[i], 16384) else {
+                    let Ok(p) = auth_core::parse_compact(&texts[i], 16384) else {
                         return false;
                     };
                     p.verify_with(&prepared).is_ok()
                         && p.claims()
-                            .map(|c: Map<String, Value>| jose::check_claims(&c, &rules).is_ok())
+                            .map(|c: Map<String, Value>| auth_core::check_claims(&c, &rules).is_ok())
                             .unwrap_or(false)
                 }),
             ),

@@ -502,7 +502,7 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
             Want::Null,
         ),
         (
-            // Duplicate member names are refused (jose/src/request.rs), whichever comes last.
+            // Duplicate member names are refused (core/src/request.rs), whichever comes last.
             "10 MB of duplicate apikey members, the valid one last",
             many_apikeys,
             None,

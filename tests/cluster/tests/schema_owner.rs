@@ -3,7 +3,7 @@
 //! look-alike, but nothing it makes is ever called or read by the extension with elevated rights.
 
 use pg_auth_keys_cluster_tests::{text, Client, Cluster};
-use pg_auth_keys_jose::{self as jose, Alg, SigningKey};
+use pg_auth_keys_core::{self as auth_core, Alg, SigningKey};
 
 /// A cluster where role `svc` (LOGIN, not a superuser) owns schema `auth`, then a superuser
 /// installs the extension into it. Returns the superuser's and svc's sessions.
@@ -180,5 +180,5 @@ fn create_extension_refuses_a_schema_auth_where_public_may_create() {
 fn hs256_token(kid: &str, secret: &str) -> String {
     let key = SigningKey::from_private(Alg::HS256, secret.as_bytes()).expect("an HS256 key");
     let claims = serde_json::json!({"sub": "forged", "exp": 4102444800u64});
-    jose::sign_compact(&key, kid, claims.as_object().unwrap()).expect("sign")
+    auth_core::sign_compact(&key, kid, claims.as_object().unwrap()).expect("sign")
 }

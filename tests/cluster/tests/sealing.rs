@@ -20,7 +20,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pg_auth_keys_cluster_tests::{pg_program, text, Client, Cluster, NoTls};
-use pg_auth_keys_jose::{self as jose, Alg, SigningKey};
+use pg_auth_keys_core::{self as auth_core, Alg, SigningKey};
 use serde_json::{json, Value};
 
 /// Where the extension keeps its tables.
@@ -123,7 +123,7 @@ fn configure(cluster: &Cluster, name: &str, value: Option<&str>) {
 }
 
 fn is_sealed(value: &[u8]) -> bool {
-    value.first() == Some(&2) && jose::sealed_by(value).is_ok()
+    value.first() == Some(&2) && auth_core::sealed_by(value).is_ok()
 }
 
 fn run_scanner(dump: &Path, hints: &Value) -> Value {
@@ -148,7 +148,7 @@ fn run_scanner(dump: &Path, hints: &Value) -> Value {
 fn hs256_token(secret: &[u8], kid: &str) -> String {
     let key = SigningKey::from_private(Alg::HS256, secret).unwrap();
     let claims = json!({"role": "anon", "sub": "positive control", "exp": 4102444800u64});
-    jose::sign_compact(&key, kid, claims.as_object().unwrap()).unwrap()
+    auth_core::sign_compact(&key, kid, claims.as_object().unwrap()).unwrap()
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn pg_dump_and_pg_read_all_data_hold_no_usable_private_key() {
     }
     let oct_secret = b"an imported HS256 secret, 32 bytes or more".to_vec();
     let jwk = json!({"kty": "oct", "alg": "HS256", "kid": "imported-hs256",
-                     "k": jose::b64url_encode(&oct_secret)});
+                     "k": auth_core::b64url_encode(&oct_secret)});
     kids.push(text(
         &mut admin,
         &format!("SELECT auth.import_key('{jwk}')"),
@@ -274,7 +274,7 @@ fn pg_dump_and_pg_read_all_data_hold_no_usable_private_key() {
         let verify_key: Vec<u8> = row.get(2);
         let private_key: Vec<u8> = row.get(3);
         assert!(is_sealed(&private_key), "{kid}: private key not sealed");
-        kek_ids.insert(jose::sealed_by(&private_key).unwrap());
+        kek_ids.insert(auth_core::sealed_by(&private_key).unwrap());
         if alg.is_hmac() {
             // Any bytes are an HMAC key: what matters is that none verifies a token.
             for value in [&verify_key, &private_key] {
@@ -319,7 +319,7 @@ fn hs_key_verifies(key: &[u8], token: &str) -> bool {
         return false;
     };
     let (input, signature) = token.rsplit_once('.').unwrap();
-    key.sign(input.as_bytes()).unwrap() == jose::b64url_decode(signature).unwrap()
+    key.sign(input.as_bytes()).unwrap() == auth_core::b64url_decode(signature).unwrap()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -533,13 +533,13 @@ fn without_the_kek_hs256_tokens_are_refused_with_a_reason_and_es256_tokens_verif
     let kidless = {
         let key = SigningKey::from_private(Alg::HS256, LEGACY_SECRET.as_bytes()).unwrap();
         let claims = json!({"role": "anon", "exp": 4102444800u64});
-        let t = jose::sign_compact(&key, "x", claims.as_object().unwrap()).unwrap();
+        let t = auth_core::sign_compact(&key, "x", claims.as_object().unwrap()).unwrap();
         // Re-encode the header without its kid.
-        let header = jose::b64url_encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let header = auth_core::b64url_encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         let payload = t.split('.').nth(1).unwrap().to_string();
         let input = format!("{header}.{payload}");
         let sig = key.sign(input.as_bytes()).unwrap();
-        format!("{input}.{}", jose::b64url_encode(&sig))
+        format!("{input}.{}", auth_core::b64url_encode(&sig))
     };
     let (code, message) = refusal(&mut c, &format!("SELECT auth.verify_jwt('{kidless}')"));
     assert_eq!(
@@ -612,8 +612,10 @@ fn rekey_moves_every_sealed_value_to_a_new_root_key_or_changes_nothing() {
     let before = sealed_values(&mut admin);
     // The legacy secret's private key and HMAC secret, the ES256 key's private key, the API key.
     assert_eq!(before.len(), 4, "{before:?}");
-    let kek_a = jose::sealed_by(&before[0].1).unwrap();
-    assert!(before.iter().all(|(_, v)| jose::sealed_by(v) == Ok(kek_a)));
+    let kek_a = auth_core::sealed_by(&before[0].1).unwrap();
+    assert!(before
+        .iter()
+        .all(|(_, v)| auth_core::sealed_by(v) == Ok(kek_a)));
 
     // A new root key: what the old one sealed is unavailable, and rekey cannot open it.
     configure(&cluster, "auth.root_key", Some(ROOT_B));
@@ -660,10 +662,12 @@ fn rekey_moves_every_sealed_value_to_a_new_root_key_or_changes_nothing() {
     sign(&mut admin, &es);
     assert_eq!(text(&mut admin, "SELECT auth.rekey()::text"), "4");
     let after = sealed_values(&mut admin);
-    let kek_b = jose::sealed_by(&after[0].1).unwrap();
+    let kek_b = auth_core::sealed_by(&after[0].1).unwrap();
     assert_ne!(kek_a, kek_b);
     assert!(
-        after.iter().all(|(_, v)| jose::sealed_by(v) == Ok(kek_b)),
+        after
+            .iter()
+            .all(|(_, v)| auth_core::sealed_by(v) == Ok(kek_b)),
         "{after:?}"
     );
     assert_eq!(
@@ -706,7 +710,7 @@ fn a_root_key_set_later_opens_nothing_new_until_rekey_moves_the_keys_off_the_fil
     let mut cluster = Cluster::start("sealing-file-to-root");
     let mut admin = cluster.connect_with_extension();
     let es = text(&mut admin, "SELECT auth.create_key('ES256')");
-    let file_kek = jose::sealed_by(&sealed_values(&mut admin)[0].1).unwrap();
+    let file_kek = auth_core::sealed_by(&sealed_values(&mut admin)[0].1).unwrap();
     configure(&cluster, "auth.root_key", Some(ROOT_A));
     let mut admin = cluster.connect();
     // Sealed under the file, still opened with it; new keys are sealed under the root key.
@@ -716,7 +720,7 @@ fn a_root_key_set_later_opens_nothing_new_until_rekey_moves_the_keys_off_the_fil
     let root_kek = values
         .iter()
         .find(|(what, _)| what.starts_with(&newer))
-        .map(|(_, v)| jose::sealed_by(v).unwrap())
+        .map(|(_, v)| auth_core::sealed_by(v).unwrap())
         .unwrap();
     assert_ne!(root_kek, file_kek);
     assert_eq!(text(&mut admin, "SELECT auth.rekey()::text"), "2");

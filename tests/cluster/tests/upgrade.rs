@@ -19,11 +19,11 @@ fn hs256_key_of(value: &[u8], token: &str) -> bool {
         return false;
     };
     let (input, signature) = token.rsplit_once('.').unwrap();
-    key.sign(input.as_bytes()).unwrap() == jose::b64url_decode(signature).unwrap()
+    key.sign(input.as_bytes()).unwrap() == auth_core::b64url_decode(signature).unwrap()
 }
 
 use pg_auth_keys_cluster_tests::{text, Client, Cluster};
-use pg_auth_keys_jose::{self as jose, Alg, SigningKey};
+use pg_auth_keys_core::{self as auth_core, Alg, SigningKey};
 
 /// Every earlier release, oldest first.
 const RELEASES: &[&str] = &["0.1.0", "0.2.0"];
@@ -303,7 +303,7 @@ fn upgrade_from(release: &str) {
         }
         for value in &sealed {
             assert!(
-                jose::sealed_by(value).is_ok(),
+                auth_core::sealed_by(value).is_ok(),
                 "{kid}: not sealed after the upgrade"
             );
             assert!(

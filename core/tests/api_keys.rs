@@ -1,6 +1,6 @@
 //! API key format (contract §4).
 
-use pg_auth_keys_jose::*;
+use pg_auth_keys_core::*;
 
 const ALPHABET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests (included with `mod common;`).
 #![allow(dead_code)]
 
-use pg_auth_keys_jose::*;
+use pg_auth_keys_core::*;
 use serde_json::Value;
 
 pub const MAX: usize = 16384;

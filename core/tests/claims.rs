@@ -1,6 +1,6 @@
 //! Claim rules (contract §2, §6).
 
-use pg_auth_keys_jose::*;
+use pg_auth_keys_core::*;
 use serde_json::{json, Map, Value};
 
 const NOW: i64 = 1_700_000_000;

@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use pg_auth_keys_jose::*;
+use pg_auth_keys_core::*;
 use serde_json::{json, Value};
 
 fn hs256() -> SigningKey {

@@ -1,9 +1,12 @@
-//! Plain-Rust JOSE core for pg_auth_keys.
+//! The core of pg_auth_keys: every decision that needs no server — JOSE tokens and JWKs, claim
+//! rules, API-key format, request headers and roles, token revocations, sealing.
 //!
 //! Everything here runs without PostgreSQL so that it can be unit-tested, checked against the
 //! Wycheproof and RFC vectors, and fuzzed. The pgrx layer (`../src`) only adapts these functions
 //! to SQL, shared memory and settings. No function reachable from untrusted input panics: every
 //! public entry point returns a `Result`, because inside a backend a panic is at best an ERROR.
+
+#![forbid(unsafe_code)]
 
 mod alg;
 mod api_key;

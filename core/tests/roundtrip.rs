@@ -4,7 +4,7 @@ mod common;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::KeyPair as _;
 use common::*;
-use pg_auth_keys_jose::*;
+use pg_auth_keys_core::*;
 use serde_json::{json, Map, Value};
 
 fn claims() -> Map<String, Value> {

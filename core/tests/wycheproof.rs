@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use pg_auth_keys_jose::*;
+use pg_auth_keys_core::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
