@@ -10,6 +10,9 @@ mod binding;
 mod catalog;
 mod claims;
 mod errors;
+mod fetch;
+mod issuer_shared;
+mod issuers;
 mod jsonb_arg;
 mod kek;
 mod keys;
@@ -25,6 +28,7 @@ mod shmem;
 mod statement;
 mod stats;
 mod tokens;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -54,6 +58,18 @@ pgrx::extension_sql_file!(
         revocations::auth::_caller_subject,
     ]
 );
+pgrx::extension_sql_file!(
+    "../sql/issuers.sql",
+    name = "issuers",
+    requires = [
+        "token_revocations",
+        issuers::auth::_fetch_issuer,
+        issuers::auth::_check_issuer_urls,
+        issuers::auth::_issuers_changed,
+        issuers::auth::_issuer_added,
+        api_keys::auth::_role_allowed,
+    ]
+);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
@@ -68,6 +84,9 @@ pub extern "C-unwind" fn _PG_init() {
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         use shmem::KEY_STORE;
         pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);
+        use issuer_shared::ISSUERS;
+        pgrx::pg_shmem_init!(ISSUERS);
+        worker::register();
     }
     binding::register();
     keyset::register_callbacks();

@@ -33,6 +33,9 @@ mod auth {
         let (entries, bytes) = crate::revocations::held();
         out.insert("token_revocations".into(), entries.into());
         out.insert("token_revocation_bytes".into(), bytes.into());
+        for (name, value) in crate::issuer_shared::counters() {
+            out.insert(name.to_string(), value.into());
+        }
         pgrx::JsonB(serde_json::Value::Object(out))
     }
 }

@@ -19,6 +19,7 @@ use revocations::Revocations;
 use serde_json::{json, Map, Value};
 
 use crate::errors::{AuthError, OrRaise};
+use crate::issuers::{self, Issuer, Issuers};
 use crate::jsonb_arg::JsonbArg;
 use crate::keyset::{self, KeySet};
 use crate::revocations;
@@ -35,6 +36,8 @@ pub struct Verified {
     /// A legacy anon / service_role API key (a token of the legacy secret with one of those
     /// roles): exempt from auth.max_token_lifetime, since those keys are ten-year JWTs.
     legacy_api_key: bool,
+    /// The registered third-party issuer whose key verified it (issuers.rs); None: our own key.
+    issuer: Option<Rc<Issuer>>,
     /// SHA-256 of the whole token, computed when a revocation by hash must be checked.
     hash: std::cell::OnceCell<[u8; 32]>,
     /// The generation of the revocations (revocations.rs) this token was last found unrevoked
@@ -53,6 +56,7 @@ impl Verified {
         Verified {
             claims,
             legacy_api_key: false,
+            issuer: None,
             hash: std::cell::OnceCell::new(),
             unrevoked_in: std::cell::Cell::new(0),
             within_lifetime: std::cell::Cell::new(-1),
@@ -128,6 +132,7 @@ pgrx::impl_sql_translatable!(ClaimsJsonb, "jsonb");
 
 struct TokenCache {
     set: Option<Rc<KeySet>>,
+    issuers: Option<Rc<Issuers>>,
     /// Keyed on the exact token text. FxHash, not SipHash: only tokens that verified are ever
     /// inserted, and nobody can make valid tokens collide on purpose (SipHash was 7% of a cold
     /// HS256 verification).
@@ -135,7 +140,7 @@ struct TokenCache {
 }
 
 thread_local! {
-    static CACHE: RefCell<TokenCache> = RefCell::new(TokenCache { set: None, entries: HashMap::default() });
+    static CACHE: RefCell<TokenCache> = RefCell::new(TokenCache { set: None, issuers: None, entries: HashMap::default() });
 }
 
 pub fn now_secs() -> i64 {
@@ -161,8 +166,23 @@ thread_local! {
     static RULES: RefCell<Option<(StatementId, ClaimRules)>> = const { RefCell::new(None) };
 }
 
-/// Check `claims` with the running statement's rules at the current time.
-fn check_claims_now(claims: &Claims) -> Result<(), TokenError> {
+/// Check `v`'s claims with `rules`: a third-party issuer's token with its own audience (and no
+/// auth.audience / auth.issuer, which are for our tokens), after the staleness of its keys.
+fn check_claims_with(v: &Verified, rules: &mut ClaimRules) -> Result<(), TokenError> {
+    let Some(issuer) = &v.issuer else {
+        return auth_core::check_claims(&v.claims, rules);
+    };
+    issuer.check_fresh(rules.now)?;
+    let audience = std::mem::replace(&mut rules.audience, issuer.audience.clone());
+    let ours = rules.issuer.take();
+    let result = auth_core::check_claims(&v.claims, rules);
+    rules.audience = audience;
+    rules.issuer = ours;
+    result
+}
+
+/// Check `v`'s claims with the running statement's rules at the current time.
+fn check_claims_now(v: &Verified) -> Result<(), TokenError> {
     let statement = statement::current();
     RULES.with(|r| {
         let mut r = r.borrow_mut();
@@ -171,7 +191,7 @@ fn check_claims_now(claims: &Claims) -> Result<(), TokenError> {
         }
         let (_, rules) = r.as_mut().expect("set above");
         rules.now = now_secs();
-        auth_core::check_claims(claims, rules)
+        check_claims_with(v, rules)
     })
 }
 
@@ -190,9 +210,9 @@ fn check_api_key_claim(claims: &Claims) -> Result<(), AuthError> {
 }
 
 /// The claim rules and the API-key rule, now.
-fn check_now(claims: &Claims) -> Result<(), AuthError> {
-    check_claims_now(claims)?;
-    check_api_key_claim(claims)
+fn check_now(v: &Verified) -> Result<(), AuthError> {
+    check_claims_now(v)?;
+    check_api_key_claim(&v.claims)
 }
 
 pub(crate) fn max_token_bytes() -> usize {
@@ -204,6 +224,15 @@ pub(crate) fn max_token_bytes() -> usize {
 /// never as a refusal or an acceptance.
 fn verify_signature(set: &KeySet, token: &str) -> Result<auth_core::ParsedToken, AuthError> {
     let parsed = auth_core::parse_compact(token, max_token_bytes())?;
+    verify_parsed(set, token, parsed)
+}
+
+/// [`verify_signature`] of a parsed token.
+fn verify_parsed(
+    set: &KeySet,
+    token: &str,
+    parsed: auth_core::ParsedToken,
+) -> Result<auth_core::ParsedToken, AuthError> {
     let entry = match parsed.kid() {
         Some(kid) => set.get(kid).ok_or(TokenError::UnknownKid)?,
         // Only the legacy HS256 secret verifies tokens without a kid (contract §2).
@@ -254,8 +283,15 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
     check().map_err(AuthError::from)
 }
 
-fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, AuthError> {
-    let parsed = verify_signature(set, token)?;
+fn verify_uncached(set: &KeySet, issuers: &Issuers, token: &str) -> Result<Verified, AuthError> {
+    let parsed = auth_core::parse_compact(token, max_token_bytes())?;
+    // A registered issuer's token verifies with its keys only; every other with ours only.
+    if let Some(t) = issuers::verify(issuers, &parsed)? {
+        let mut verified = Verified::new(t.claims);
+        verified.issuer = Some(t.issuer);
+        return Ok(verified);
+    }
+    let parsed = verify_parsed(set, token, parsed)?;
     let mut verified = Verified::from_payload(parsed.claims()?, parsed.payload());
     verified.legacy_api_key = is_legacy_api_key(set, &parsed, &verified.claims);
     Ok(verified)
@@ -321,8 +357,9 @@ fn check_not_revoked(revoked: &Revocations, v: &Verified, token: &str) -> Result
 pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
     let store = shmem::store()?;
     let set = keyset::current()?;
+    let issuers = issuers::current()?;
     let revoked = revocations::after_keyset()?;
-    let result = verify_with_cache(&set, &revoked, token, &store);
+    let result = verify_with_cache(&set, &issuers, &revoked, token, &store);
     match &result {
         Ok(_) => store.count(Stat::VerifyOk),
         Err(AuthError::Token(e)) => {
@@ -336,6 +373,7 @@ pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
 
 fn verify_with_cache(
     set: &Rc<KeySet>,
+    issuers: &Rc<Issuers>,
     revoked: &Revocations,
     token: &str,
     store: &shmem::Store,
@@ -343,21 +381,24 @@ fn verify_with_cache(
     let capacity = settings::TOKEN_CACHE_ENTRIES.get().max(0) as usize;
     let hit = CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if !c.set.as_ref().is_some_and(|s| Rc::ptr_eq(s, set)) {
+        if !c.set.as_ref().is_some_and(|s| Rc::ptr_eq(s, set))
+            || !c.issuers.as_ref().is_some_and(|i| Rc::ptr_eq(i, issuers))
+        {
             c.set = Some(set.clone());
+            c.issuers = Some(issuers.clone());
             c.entries.clear();
         }
         c.entries.get(token).cloned()
     });
     if let Some(v) = hit {
         store.count(Stat::TokenCacheHit);
-        check_now(&v.claims)?;
+        check_now(&v)?;
         check_not_revoked(revoked, &v, token)?;
         return Ok(v);
     }
     store.count(Stat::TokenCacheMiss);
-    let verified = Rc::new(verify_uncached(set, token)?);
-    check_now(&verified.claims)?;
+    let verified = Rc::new(verify_uncached(set, issuers, token)?);
+    check_now(&verified)?;
     check_not_revoked(revoked, &verified, token)?;
     if capacity > 0 {
         CACHE.with(|c| {
@@ -450,11 +491,10 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
         json!({"kid": e.kid, "alg": e.alg.as_str(), "state": e.state.as_str(), "is_legacy": e.is_legacy})
     });
     let revoked = revocations::current()?;
+    let issuers = issuers::current()?;
     let mut revocation = Value::Null;
-    let outcome = verify_signature(&set, token).and_then(|p| {
-        let mut v = Verified::new(p.claims()?);
-        v.legacy_api_key = is_legacy_api_key(&set, &p, &v.claims);
-        auth_core::check_claims(&v.claims, &claim_rules())?;
+    let outcome = verify_uncached(&set, &issuers, token).and_then(|v| {
+        check_claims_with(&v, &mut claim_rules())?;
         check_api_key_claim(&v.claims)?;
         check_lifetime_now(&v)?;
         if let Some(id) = revoked_by(&revoked.set, &v, Some(token)) {

@@ -1,5 +1,5 @@
 //! The core of pg_auth_keys: every decision that needs no server — JOSE tokens and JWKs, claim
-//! rules, API-key format, request headers and roles, token revocations, sealing.
+//! rules, third-party issuers' URLs and key sets, API-key format, request headers and roles, token revocations, sealing.
 //!
 //! Everything here runs without PostgreSQL so that it can be unit-tested, checked against the
 //! Wycheproof and RFC vectors, and fuzzed. The pgrx layer (`../src`) only adapts these functions
@@ -14,6 +14,7 @@ mod b64;
 mod claims;
 mod der;
 mod error;
+mod issuer;
 mod json;
 mod jwk;
 mod keys;
@@ -32,6 +33,11 @@ pub use api_key::{
 pub use b64::{decode_canonical as b64url_decode, encode as b64url_encode};
 pub use claims::{check_claims, ClaimRules};
 pub use error::{KeyError, TokenError};
+pub use issuer::{
+    address_is_public, apply_default_role, check_url, discovery_url, jwks_uri_from_discovery,
+    key_changes, redirect_target, refresh_after, select_keys, IssuerError, IssuerKey, KeyChanges,
+    KeySelection, MAX_ISSUER_KEYS,
+};
 pub use json::{numbers_survive_doubles, parse_object as parse_json_object, JsonError};
 pub use jwk::{import_jwk, import_jwks, import_pem, ImportedKey, MAX_KID_BYTES};
 pub use keys::{PreparedKey, SigningKey, VerifyKey, MAX_HMAC_KEY_BYTES, MAX_VERIFY_KEY_BYTES};

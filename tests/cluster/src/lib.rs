@@ -22,6 +22,7 @@
 //! [`keys`] makes and checks keys, tokens and API keys; [`pgbouncer`] puts a real pooler in
 //! front of a cluster.
 
+pub mod https;
 pub mod keys;
 pub mod pgbouncer;
 pub mod pyjwt;
