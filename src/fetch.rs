@@ -128,7 +128,12 @@ fn agent(policy: &FetchPolicy) -> Result<Agent, String> {
 pub fn get(url: &str, policy: &FetchPolicy) -> Result<Fetched, String> {
     let mut url = check_url(url).map_err(|e| e.to_string())?;
     let agent = agent(policy)?;
+    let started = std::time::Instant::now();
     for _ in 0..=MAX_REDIRECTS {
+        // Each request has the whole timeout; redirects do not extend the fetch beyond it.
+        if started.elapsed() >= policy.timeout {
+            return Err(format!("{url}: timed out"));
+        }
         let mut response = agent
             .get(url.as_str())
             .header("Accept", "application/json")

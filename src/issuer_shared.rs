@@ -247,6 +247,24 @@ pub fn set_database_idle(db: u32) {
     }
 }
 
+/// A database created after the launcher's first listing: idle until issuers are written in it
+/// (a worker probing it could block `CREATE DATABASE … TEMPLATE` of it).
+pub fn note_new_database(db: u32) {
+    if !ready() {
+        return;
+    }
+    let mut s = ISSUERS.exclusive();
+    if !s.dbs.iter().any(|d| d.dboid == db) {
+        if let Some(d) = s.dbs.iter_mut().find(|d| d.dboid == 0) {
+            *d = DbSlot {
+                dboid: db,
+                worker_pid: 0,
+                idle: true,
+            };
+        }
+    }
+}
+
 /// Has `db` been found without issuers (and had none added since)?
 pub fn database_idle(db: u32) -> bool {
     ready() && ISSUERS.share().dbs.iter().any(|d| d.dboid == db && d.idle)

@@ -167,6 +167,12 @@ fn read() -> Result<Issuers, AuthError> {
             }
         }
     }
+    // Issuers written by any means (add_issuer, pg_restore, a template copy): this database
+    // needs its worker (worker.rs); a cheap shared-memory flag.
+    // SAFETY: reads recovery state from shared memory.
+    if !by_iss.is_empty() && !unsafe { pg_sys::RecoveryInProgress() } {
+        issuer_shared::mark_database_wanted();
+    }
     Ok(Issuers {
         by_iss: by_iss.into_iter().map(|(k, v)| (k, Rc::new(v))).collect(),
     })
@@ -177,6 +183,8 @@ fn read() -> Result<Issuers, AuthError> {
 pub struct IssuerToken {
     pub issuer: Rc<Issuer>,
     pub claims: Map<String, Value>,
+    /// The claims are the token's payload as it is (no default role was written).
+    pub as_signed: bool,
 }
 
 /// If `parsed` names a registered issuer in `iss`, verify it with that issuer's keys (and only
@@ -202,8 +210,14 @@ pub fn verify(issuers: &Issuers, parsed: &ParsedToken) -> Result<Option<IssuerTo
     };
     let key = issuer.keys.get(kid).ok_or(TokenError::UnknownKid)?;
     parsed.verify_with(key)?;
-    auth_core::apply_default_role(&mut claims, &settings::role_claim(), &issuer.default_role)?;
-    Ok(Some(IssuerToken { issuer, claims }))
+    let role_claim = settings::role_claim();
+    let as_signed = role_claim.select(&claims).is_some();
+    auth_core::apply_default_role(&mut claims, &role_claim, &issuer.default_role)?;
+    Ok(Some(IssuerToken {
+        issuer,
+        claims,
+        as_signed,
+    }))
 }
 
 /// An unknown kid of a registered issuer: perhaps the issuer rotated. When this session is

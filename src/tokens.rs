@@ -287,7 +287,11 @@ fn verify_uncached(set: &KeySet, issuers: &Issuers, token: &str) -> Result<Verif
     let parsed = auth_core::parse_compact(token, max_token_bytes())?;
     // A registered issuer's token verifies with its keys only; every other with ours only.
     if let Some(t) = issuers::verify(issuers, &parsed)? {
-        let mut verified = Verified::new(t.claims);
+        let mut verified = if t.as_signed {
+            Verified::from_payload(t.claims, parsed.payload())
+        } else {
+            Verified::new(t.claims)
+        };
         verified.issuer = Some(t.issuer);
         return Ok(verified);
     }

@@ -6,6 +6,8 @@
 //!   dynamic worker running for each database that may have issuers. A database whose worker
 //!   found no issuers is marked idle in shared memory and gets no worker until `auth.add_issuer`
 //!   runs in it (issuer_shared::mark_database_wanted), which the launcher sees within a second.
+//!   Databases created later are not probed (a connection would block `CREATE DATABASE …
+//!   TEMPLATE` of them): they get a worker once issuers are written or read there.
 //! - **A database's worker** refreshes each issuer when its `next_refresh_at` (Cache-Control
 //!   max-age clamped to [auth.issuer_min_refresh, auth.issuer_max_refresh]) has passed, and at
 //!   once when a session asked for a refetch (an unknown kid, issuers.rs). It checks its shared
@@ -65,6 +67,7 @@ pub extern "C-unwind" fn pg_auth_keys_issuer_launcher(_arg: pg_sys::Datum) {
     let mut running: Vec<Running> = Vec::new();
     let mut databases: Vec<u32> = Vec::new();
     let mut listed_at: Option<Instant> = None;
+    let mut first_listing = true;
     while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
         reload_config_if_asked();
         if listed_at.is_none_or(|t| t.elapsed() >= LAUNCHER_LIST_EVERY) {
@@ -85,6 +88,16 @@ pub extern "C-unwind" fn pg_auth_keys_issuer_launcher(_arg: pg_sys::Datum) {
                 })
             });
             listed_at = Some(Instant::now());
+            // Databases present at startup are probed once; later ones only once issuers are
+            // written in them (issuers.rs marks them wanted).
+            if !first_listing {
+                for &db in &databases {
+                    if !running.iter().any(|r| r.dboid == db) {
+                        issuer_shared::note_new_database(db);
+                    }
+                }
+            }
+            first_listing = false;
         }
         for &db in &databases {
             let r = match running.iter_mut().position(|r| r.dboid == db) {

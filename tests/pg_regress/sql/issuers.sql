@@ -62,8 +62,11 @@ RESET ROLE;
 -- The issuer's key is a copy of the public half of a key made here, so that this test can sign.
 SELECT auth.create_key('ES256', 'issuers test') AS ikid \gset
 SELECT extract(epoch FROM now())::bigint AS now_s \gset
-INSERT INTO auth_private._issuers (issuer, discover, jwks_uri, audience, default_role, last_success_at)
-VALUES ('https://issuer.example', false, 'https://issuer.example/jwks', 'api', 'anon', now());
+-- (Not due for a refresh: the background worker leaves it alone.)
+INSERT INTO auth_private._issuers (issuer, discover, jwks_uri, audience, default_role,
+                                   last_success_at, next_refresh_at)
+VALUES ('https://issuer.example', false, 'https://issuer.example/jwks', 'api', 'anon', now(),
+        now() + interval '1 day');
 INSERT INTO auth_private._issuer_keys (issuer, kid, alg, verify_key)
 SELECT 'https://issuer.example', kid, alg, verify_key FROM auth_private._keys WHERE kid = :'ikid';
 SELECT issuer, jwks_uri, audience, default_role, key_count FROM auth.issuers;
