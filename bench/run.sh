@@ -481,6 +481,24 @@ if want 9; then
 # An issuer registered without a network: its row and a copy of the public half of the ES256
 # benchmark key (as pg_restore would write them), due for no refresh; its tokens carry the same
 # claims as ours plus `iss`. Both kinds are measured with the issuer registered.
+# Register (1) or unregister (0) the issuer.
+issuer_registered() {
+    if [[ "$1" == 1 ]]; then
+        sql <<SQL >/dev/null
+DELETE FROM auth_private._issuer_keys;
+DELETE FROM auth_private._issuers;
+INSERT INTO auth_private._issuers (issuer, discover, jwks_uri, audience, default_role,
+                                   last_success_at, next_refresh_at)
+VALUES ('https://issuer.bench', false, 'https://issuer.bench/jwks', 'authenticated',
+        'authenticated', now(), now() + interval '1 day');
+INSERT INTO auth_private._issuer_keys (issuer, kid, alg, verify_key)
+SELECT 'https://issuer.bench', k.kid, k.alg, k.verify_key
+FROM auth_private._keys k JOIN bench.keys b ON b.kid = k.kid WHERE b.alg = 'ES256';
+SQL
+    else
+        sql -c 'DELETE FROM auth_private._issuer_keys' -c 'DELETE FROM auth_private._issuers' >/dev/null
+    fi
+}
 sql <<SQL >/dev/null
 DELETE FROM auth_private._issuer_keys;
 DELETE FROM auth_private._issuers;
@@ -509,19 +527,27 @@ SELECT bench.seconds('SELECT count(auth.verify_jwt(o.tok)) FROM generate_series(
 SQL
 }
 say "9. verification with a third-party issuer's key vs our own key (ES256, cold and warm), $ROUNDS rounds"
-I_COLD=() I_WARM=() O_COLD=() O_WARM=()
+I_COLD=() I_WARM=() O_COLD=() O_WARM=() N_COLD=()
 for ((r = 1; r <= ROUNDS; r++)); do
+    issuer_registered 1
     IFS='|' read -r _ c w <<<"$(issuer_round cold_es256 one)"
     O_COLD+=("$c"); O_WARM+=("$w")
     IFS='|' read -r _ C W <<<"$(issuer_round cold_issuer one_issuer)"
     I_COLD+=("$C"); I_WARM+=("$W")
-    log_round "issuer round $r: ours cold ${c}s warm ${w}s; issuer cold ${C}s warm ${W}s"
+    issuer_registered 0
+    IFS='|' read -r _ n _ <<<"$(issuer_round cold_es256 one)"
+    N_COLD+=("$n")
+    log_round "issuer round $r: ours cold ${c}s warm ${w}s; issuer cold ${C}s warm ${W}s; ours without issuers cold ${n}s"
 done
-sql -c 'DELETE FROM auth_private._issuer_keys' -c 'DELETE FROM auth_private._issuers' >/dev/null
+issuer_registered 0
 c="$(best_min "${O_COLD[@]}")"; C="$(best_min "${I_COLD[@]}")"
 ratio="$(calc "$C / $c")"
 row "9" "cold ES256 verify_jwt, an issuer's key" "$(fmt "$(calc "$COLD_TOKENS / $C")") verify/s" \
     "our own key" "$(fmt "$(calc "$COLD_TOKENS / $c")") verify/s" "$(fmt "$ratio" 3)× time" "≤ 1.05×" "$(verdict "$ratio" "<=" 1.05)"
+n="$(best_min "${N_COLD[@]}")"
+ratio="$(calc "$c / $n")"
+row "9" "cold ES256 verify_jwt, our key, an issuer registered" "$(fmt "$(calc "$COLD_TOKENS / $c")") verify/s" \
+    "no issuer registered" "$(fmt "$(calc "$COLD_TOKENS / $n")") verify/s" "$(fmt "$ratio" 3)× time" "(for reference)" ""
 w="$(best_min "${O_WARM[@]}")"; W="$(best_min "${I_WARM[@]}")"
 ratio="$(calc "$W / $w")"
 row "9" "warm verify_jwt, an issuer's token" "$(fmt "$(calc "$W * 1e6 / $WARM_CALLS")" 2) µs/call" \

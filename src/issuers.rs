@@ -187,11 +187,20 @@ pub struct IssuerToken {
     pub as_signed: bool,
 }
 
+/// Whose keys verify a token.
+pub enum Route {
+    /// A registered issuer's token, verified with its keys.
+    Issuer(IssuerToken),
+    /// Any other token: our keys verify it. The claims when they were parsed to find out (so
+    /// that they are not parsed twice).
+    Ours(Option<Map<String, Value>>),
+}
+
 /// If `parsed` names a registered issuer in `iss`, verify it with that issuer's keys (and only
-/// those); None for every other token, which our own keys then verify.
-pub fn verify(issuers: &Issuers, parsed: &ParsedToken) -> Result<Option<IssuerToken>, AuthError> {
+/// those); every other token is left to our own keys.
+pub fn verify(issuers: &Issuers, parsed: &ParsedToken) -> Result<Route, AuthError> {
     if issuers.is_empty() {
-        return Ok(None);
+        return Ok(Route::Ours(None));
     }
     let mut claims = parsed.claims()?;
     let Some(issuer) = claims
@@ -200,7 +209,7 @@ pub fn verify(issuers: &Issuers, parsed: &ParsedToken) -> Result<Option<IssuerTo
         .and_then(|iss| issuers.by_iss.get(iss))
         .cloned()
     else {
-        return Ok(None);
+        return Ok(Route::Ours(Some(claims)));
     };
     issuer.check_fresh(tokens::now_secs())?;
     let kid = parsed.kid().ok_or(TokenError::MissingKid)?;
@@ -213,7 +222,7 @@ pub fn verify(issuers: &Issuers, parsed: &ParsedToken) -> Result<Option<IssuerTo
     let role_claim = settings::role_claim();
     let as_signed = role_claim.select(&claims).is_some();
     auth_core::apply_default_role(&mut claims, &role_claim, &issuer.default_role)?;
-    Ok(Some(IssuerToken {
+    Ok(Route::Issuer(IssuerToken {
         issuer,
         claims,
         as_signed,

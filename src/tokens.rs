@@ -286,17 +286,24 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
 fn verify_uncached(set: &KeySet, issuers: &Issuers, token: &str) -> Result<Verified, AuthError> {
     let parsed = auth_core::parse_compact(token, max_token_bytes())?;
     // A registered issuer's token verifies with its keys only; every other with ours only.
-    if let Some(t) = issuers::verify(issuers, &parsed)? {
-        let mut verified = if t.as_signed {
-            Verified::from_payload(t.claims, parsed.payload())
-        } else {
-            Verified::new(t.claims)
-        };
-        verified.issuer = Some(t.issuer);
-        return Ok(verified);
-    }
+    let claims = match issuers::verify(issuers, &parsed)? {
+        issuers::Route::Issuer(t) => {
+            let mut verified = if t.as_signed {
+                Verified::from_payload(t.claims, parsed.payload())
+            } else {
+                Verified::new(t.claims)
+            };
+            verified.issuer = Some(t.issuer);
+            return Ok(verified);
+        }
+        issuers::Route::Ours(claims) => claims,
+    };
     let parsed = verify_parsed(set, token, parsed)?;
-    let mut verified = Verified::from_payload(parsed.claims()?, parsed.payload());
+    let claims = match claims {
+        Some(claims) => claims,
+        None => parsed.claims()?,
+    };
+    let mut verified = Verified::from_payload(claims, parsed.payload());
     verified.legacy_api_key = is_legacy_api_key(set, &parsed, &verified.claims);
     Ok(verified)
 }
