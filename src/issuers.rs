@@ -20,7 +20,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use pg_auth_keys_core::{
-    self as auth_core, Alg, IssuerError, IssuerKey, ParsedToken, PreparedKey, TokenError, VerifyKey,
+    self as auth_core, Alg, ClaimRules, IssuerError, IssuerKey, ParsedToken, PreparedKey,
+    TokenError, VerifyKey,
 };
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
@@ -36,7 +37,9 @@ use crate::{latest, settings, tokens};
 /// One registered issuer as this backend sees it.
 pub struct Issuer {
     pub issuer: String,
-    pub audience: Option<String>,
+    /// In a cell so that the claim rules can borrow it for a check without a copy
+    /// (`check_claims`).
+    audience: RefCell<Option<String>>,
     pub default_role: String,
     /// The last successful fetch (Unix seconds); None: never (then nothing verifies).
     pub last_success: Option<f64>,
@@ -44,6 +47,23 @@ pub struct Issuer {
 }
 
 impl Issuer {
+    /// `auth_core::check_claims` of `claims` with `rules` as they apply to this issuer's tokens:
+    /// its audience instead of `auth.audience`, no `auth.issuer` (both are for our own tokens).
+    /// The audience is swapped in and back, not copied: this runs on every cache hit.
+    pub fn check_claims(
+        &self,
+        claims: &Map<String, Value>,
+        rules: &mut ClaimRules,
+    ) -> Result<(), TokenError> {
+        let ours = rules.issuer.take();
+        let mut audience = self.audience.borrow_mut();
+        std::mem::swap(&mut rules.audience, &mut audience);
+        let result = auth_core::check_claims(claims, rules);
+        std::mem::swap(&mut rules.audience, &mut audience);
+        rules.issuer = ours;
+        result
+    }
+
     /// Refuse its tokens once its keys are older than `auth.issuer_max_stale`.
     pub fn check_fresh(&self, now: i64) -> Result<(), TokenError> {
         let max = settings::ISSUER_MAX_STALE_SECS.get() as f64;
@@ -155,7 +175,7 @@ fn read() -> Result<Issuers, AuthError> {
     for (issuer, audience, default_role, last_success, key) in rows {
         let entry = by_iss.entry(issuer.clone()).or_insert_with(|| Issuer {
             issuer,
-            audience,
+            audience: RefCell::new(audience),
             default_role,
             last_success,
             keys: HashMap::new(),

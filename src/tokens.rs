@@ -173,12 +173,7 @@ fn check_claims_with(v: &Verified, rules: &mut ClaimRules) -> Result<(), TokenEr
         return auth_core::check_claims(&v.claims, rules);
     };
     issuer.check_fresh(rules.now)?;
-    let audience = std::mem::replace(&mut rules.audience, issuer.audience.clone());
-    let ours = rules.issuer.take();
-    let result = auth_core::check_claims(&v.claims, rules);
-    rules.audience = audience;
-    rules.issuer = ours;
-    result
+    issuer.check_claims(&v.claims, rules)
 }
 
 /// Check `v`'s claims with the running statement's rules at the current time.
