@@ -480,7 +480,8 @@ if want 9; then
 
 # An issuer registered without a network: its row and a copy of the public half of the ES256
 # benchmark key (as pg_restore would write them), due for no refresh; its tokens carry the same
-# claims as ours plus `iss`. Both kinds are measured with the issuer registered.
+# claims as ours plus `iss`. The baseline is our own tokens of the same shape and length (an
+# `iss` no issuer has); both are measured with the issuer registered, ours also without.
 # Register (1) or unregister (0) the issuer.
 issuer_registered() {
     if [[ "$1" == 1 ]]; then
@@ -516,6 +517,14 @@ FROM bench.keys b, generate_series(1, $COLD_TOKENS) g WHERE b.alg = 'ES256';
 CREATE TABLE bench.one_issuer AS
 SELECT auth.sign_jwt(bench.claims(0) || '{"iss": "https://issuer.bench"}', b.kid) AS tok
 FROM bench.keys b WHERE b.alg = 'ES256';
+-- Our own tokens of the same length and shape: an `iss` that names no registered issuer.
+DROP TABLE IF EXISTS bench.cold_ours_iss, bench.one_ours_iss;
+CREATE TABLE bench.cold_ours_iss AS
+SELECT auth.sign_jwt(bench.claims(g) || '{"iss": "https://oursel.bench"}', b.kid) AS tok
+FROM bench.keys b, generate_series(1, $COLD_TOKENS) g WHERE b.alg = 'ES256';
+CREATE TABLE bench.one_ours_iss AS
+SELECT auth.sign_jwt(bench.claims(0) || '{"iss": "https://oursel.bench"}', b.kid) AS tok
+FROM bench.keys b WHERE b.alg = 'ES256';
 SQL
 # In a new session: cold (every token once) and warm (one token WARM_CALLS times) seconds for
 # the tokens of `cold_table` / `one_table`.
@@ -530,12 +539,12 @@ say "9. verification with a third-party issuer's key vs our own key (ES256, cold
 I_COLD=() I_WARM=() O_COLD=() O_WARM=() N_COLD=()
 for ((r = 1; r <= ROUNDS; r++)); do
     issuer_registered 1
-    IFS='|' read -r _ c w <<<"$(issuer_round cold_es256 one)"
+    IFS='|' read -r _ c w <<<"$(issuer_round cold_ours_iss one_ours_iss)"
     O_COLD+=("$c"); O_WARM+=("$w")
     IFS='|' read -r _ C W <<<"$(issuer_round cold_issuer one_issuer)"
     I_COLD+=("$C"); I_WARM+=("$W")
     issuer_registered 0
-    IFS='|' read -r _ n _ <<<"$(issuer_round cold_es256 one)"
+    IFS='|' read -r _ n _ <<<"$(issuer_round cold_ours_iss one_ours_iss)"
     N_COLD+=("$n")
     log_round "issuer round $r: ours cold ${c}s warm ${w}s; issuer cold ${C}s warm ${W}s; ours without issuers cold ${n}s"
 done
