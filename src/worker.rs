@@ -153,12 +153,22 @@ fn literal(s: &str) -> String {
 }
 
 /// The issuers of this database: (issuer, due now, seconds until due). None: no extension.
+///
+/// The worker runs as the bootstrap superuser, so it trusts `auth_private` only when its
+/// `_issuers` is a member of the extension `pg_auth_keys` (a look-alike schema made by someone
+/// else, in a database without the extension, is never used), as catalog.rs does.
 fn list_issuers() -> Option<Vec<(String, bool, f64)>> {
     BackgroundWorker::transaction(|| {
         Spi::connect(|c| {
             let installed = c
                 .select(
-                    "SELECT pg_catalog.to_regclass('auth_private._issuers') IS NOT NULL",
+                    "SELECT EXISTS (
+                        SELECT 1 FROM pg_catalog.pg_depend d
+                          JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+                         WHERE e.extname OPERATOR(pg_catalog.=) 'pg_auth_keys'
+                           AND d.deptype OPERATOR(pg_catalog.=) 'e'
+                           AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                           AND d.objid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('auth_private._issuers'))",
                     None,
                     &[],
                 )
@@ -201,6 +211,13 @@ pub extern "C-unwind" fn pg_auth_keys_issuer_worker(arg: pg_sys::Datum) {
     let dboid = arg.value() as u32;
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(dboid)), None);
+    // Every name the worker's SQL uses is qualified; no schema of the database's users is on
+    // the path either.
+    BackgroundWorker::transaction(|| {
+        if let Err(e) = Spi::run("SET search_path = pg_catalog, pg_temp") {
+            pgrx::log!("pg_auth_keys: issuer worker: {e}");
+        }
+    });
     // SAFETY: a process global.
     issuer_shared::set_worker_pid(dboid, unsafe { pg_sys::MyProcPid });
     let mut read_at = Instant::now();

@@ -676,3 +676,41 @@ fn an_outage_keeps_the_last_keys_until_they_are_stale() {
         verify(&mut user, &token).is_ok()
     });
 }
+
+#[test]
+fn the_worker_never_runs_a_look_alike_of_the_extension_as_superuser() {
+    // A database without the extension where a non-superuser made a schema auth_private with an
+    // _issuers table and a _refresh_issuer_in_background function: the worker runs as the
+    // bootstrap superuser and must not call it.
+    let mut cluster = Cluster::start("iss-look-alike");
+    let mut admin = cluster.connect();
+    admin
+        .batch_execute(
+            "CREATE ROLE mallory LOGIN;
+             GRANT CREATE ON DATABASE postgres TO mallory;
+             SET ROLE mallory;
+             CREATE SCHEMA auth_private;
+             CREATE TABLE auth_private._issuers (issuer text, next_refresh_at timestamptz);
+             INSERT INTO auth_private._issuers VALUES ('https://evil.example', NULL);
+             CREATE TABLE auth_private.calls (by_superuser boolean);
+             GRANT INSERT ON auth_private.calls TO PUBLIC;
+             GRANT USAGE ON SCHEMA auth_private TO PUBLIC;
+             CREATE FUNCTION auth_private._refresh_issuer_in_background(text, text) RETURNS integer
+             LANGUAGE sql AS $$
+                 INSERT INTO auth_private.calls
+                 SELECT rolsuper FROM pg_roles WHERE rolname = current_user;
+                 SELECT 0 $$;
+             RESET ROLE;",
+        )
+        .unwrap();
+    drop(admin);
+    // Databases present at start are probed once by the launcher.
+    cluster.restart();
+    thread::sleep(Duration::from_secs(6));
+    let mut admin = cluster.connect();
+    assert_eq!(
+        text(&mut admin, "SELECT count(*)::text FROM auth_private.calls"),
+        "0",
+        "the worker called a look-alike function"
+    );
+}
