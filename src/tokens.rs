@@ -202,7 +202,10 @@ pub(crate) fn max_token_bytes() -> usize {
 /// Signature-only verification: parse, find the trusted key, check the signature. A refusal is
 /// `AuthError::Token`; any other error (the API keys could not be read) propagates as itself,
 /// never as a refusal or an acceptance.
-fn verify_signature(set: &KeySet, token: &str) -> Result<auth_core::ParsedToken, AuthError> {
+fn verify_signature<'t>(
+    set: &KeySet,
+    token: &'t str,
+) -> Result<auth_core::ParsedToken<'t>, AuthError> {
     let parsed = auth_core::parse_compact(token, max_token_bytes())?;
     let entry = match parsed.kid() {
         Some(kid) => set.get(kid).ok_or(TokenError::UnknownKid)?,
@@ -262,7 +265,7 @@ fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, AuthError> {
 }
 
 /// Signed by the legacy secret (no kid verifies only with it) with role anon or service_role.
-fn is_legacy_api_key(set: &KeySet, parsed: &auth_core::ParsedToken, claims: &Claims) -> bool {
+fn is_legacy_api_key(set: &KeySet, parsed: &auth_core::ParsedToken<'_>, claims: &Claims) -> bool {
     let legacy = match parsed.kid() {
         Some(kid) => set.get(kid).is_some_and(|e| e.is_legacy),
         None => true,

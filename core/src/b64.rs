@@ -68,10 +68,7 @@ mod tests {
             loop {
                 let text: String = idx.iter().map(|&i| alphabet[i] as char).collect();
                 let decoded = decode_canonical(&text);
-                let canonical = STRICT
-                    .decode(&text)
-                    .ok()
-                    .filter(|b| encode(b) == text);
+                let canonical = STRICT.decode(&text).ok().filter(|b| encode(b) == text);
                 assert_eq!(decoded, canonical, "{text:?}");
                 accepted += usize::from(decoded.is_some());
                 let Some(p) = idx.iter().rposition(|&i| i + 1 < alphabet.len()) else {
