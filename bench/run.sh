@@ -396,6 +396,9 @@ auth.max_keys = $BIG_SLOTS" cluster stop >/dev/null 2>&1
 CLUSTER_CONF="$BASE_CONF
 auth.max_keys = $BIG_SLOTS" cluster start >/dev/null 2>&1
 BIG_SHM="$(sql -c "SELECT auth.stats() ->> 'shared_memory_bytes'")"
+# Back to the default, for the items that follow.
+cluster stop >/dev/null 2>&1
+cluster start >/dev/null 2>&1
 SLOT_BYTES="$(calc "($BIG_SHM - $SHM) / ($BIG_SLOTS - $SLOTS)")"
 HEADER_BYTES="$(calc "$SHM - $SLOTS * $SLOT_BYTES")"
 row "6" "shared memory, auth.max_keys = $BIG_SLOTS" "$(fmt "$BIG_SHM") bytes: $(fmt "$SLOT_BYTES") per key + $(fmt "$HEADER_BYTES") header" \
