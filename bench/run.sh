@@ -620,10 +620,11 @@ tenant_db() { if (($1 == 0)); then echo bench_tenant; else echo "bench_tenant_$1
 # DATABASES sessions, the n-th in database `$1 n`; prints the seconds of the timed statements
 # in all and the key-set loads they caused.
 tenant_sessions() {
-    local total=0 loads0 loads1 s
+    local total=0 loads0 loads1 s db
     loads0="$(sql -d bench_tenant -c "SELECT auth.stats() ->> 'key_set_loads'")"
     for ((d = 0; d < DATABASES; d++)); do
-        s="$(sql -d "$(tenant_db "$($1 "$d")")" <<'SQL'
+        db="$(tenant_db "$("$1" "$d")")"
+        s="$(sql -d "$db" <<'SQL'
 DO $$ BEGIN PERFORM auth.verify_jwt(tok) FROM tenant.tokens LIMIT 1; END $$;
 SELECT bench.seconds('SELECT count(auth.verify_jwt(tok)) FROM tenant.tokens OFFSET 0');
 SQL
