@@ -30,7 +30,7 @@ pub use api_key::{
     NewApiKey, API_KEY_BODY_CHARS, API_KEY_CHECKSUM_CHARS,
 };
 pub use b64::{decode_canonical as b64url_decode, encode as b64url_encode};
-pub use claims::{check_claims, ClaimRules};
+pub use claims::{check_claim_values, check_claims, ClaimRules, ClaimValues, NumericClaim};
 pub use error::{KeyError, TokenError};
 pub use json::{numbers_survive_doubles, parse_object as parse_json_object, JsonError};
 pub use jwk::{import_jwk, import_jwks, import_pem, ImportedKey, MAX_KID_BYTES};
@@ -39,7 +39,8 @@ pub use request::{
     from_browser, pre_request, Credential, Decision, Headers, Identity, Refusal, RequestRoles,
 };
 pub use revocation::{
-    check_lifetime, token_hash_value, RevocationEntry, RevocationKind, RevocationSet,
+    check_lifetime, check_lifetime_of, token_hash_value, RevocationEntry, RevocationKind,
+    RevocationSet,
 };
 pub use role_claim::{RoleClaim, RoleClaimError, RoleClaimStep, MAX_ROLE_CLAIM_INDEX};
 pub use roles::{RoleList, DEFAULT_ALLOWED_ROLES, DEFAULT_ELEVATED_ROLES};
