@@ -304,7 +304,7 @@ pub(crate) mod auth {
     #[pg_extern(stable, parallel_unsafe, schema = "auth_private")]
     fn _caller_subject() -> String {
         let verified = claims::current_claims().or_raise();
-        let sub = verified.as_ref().and_then(|v| match v.claims.get("sub")? {
+        let sub = verified.as_ref().and_then(|v| match v.sub()? {
             Value::String(s) if !s.is_empty() => Some(s.clone()),
             Value::Null | Value::String(_) => None,
             other => Some(other.to_string()),
