@@ -32,7 +32,10 @@ pub use api_key::{
 pub use b64::{decode_canonical as b64url_decode, encode as b64url_encode};
 pub use claims::{check_claim_values, check_claims, ClaimRules, ClaimValues, NumericClaim};
 pub use error::{KeyError, TokenError};
-pub use json::{numbers_survive_doubles, parse_object as parse_json_object, JsonError};
+pub use json::{
+    numbers_survive_doubles, parse_object as parse_json_object,
+    parse_object_keeping as parse_json_object_keeping, JsonError,
+};
 pub use jwk::{import_jwk, import_jwks, import_pem, ImportedKey, MAX_KID_BYTES};
 pub use keys::{PreparedKey, SigningKey, VerifyKey, MAX_HMAC_KEY_BYTES, MAX_VERIFY_KEY_BYTES};
 pub use request::{
