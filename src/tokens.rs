@@ -12,7 +12,8 @@ use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pg_auth_keys_core::{
-    self as auth_core, Alg, ClaimRules, RevocationSet, RoleClaim, RoleList, TokenError,
+    self as auth_core, Alg, ClaimRules, RevocationSet, RoleClaim, RoleClaimStep, RoleList,
+    TokenError,
 };
 use pgrx::prelude::*;
 use revocations::Revocations;
@@ -170,9 +171,14 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
 
 fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, AuthError> {
     let parsed = verify_signature(set, token)?;
-    let claims = parsed.claims()?;
-    let legacy_api_key = is_legacy_api_key(set, &parsed, &claims);
     let role_path = with_rules_now(|rules| rules.role_claim.clone());
+    // One pass over the payload: every check of `claims()`, only the members kept built.
+    let mut keep = crate::verified::KEPT.to_vec();
+    if let Some(RoleClaimStep::Key(first)) = role_path.steps().first() {
+        keep.push(first);
+    }
+    let claims = parsed.claims_keeping(&keep)?;
+    let legacy_api_key = is_legacy_api_key(set, &parsed, &claims);
     let mut verified = Verified::from_token(claims, role_path, Rc::from(token), parsed.payload());
     verified.legacy_api_key = legacy_api_key;
     Ok(verified)
@@ -215,7 +221,7 @@ pub fn revoked_by(revoked: &RevocationSet, v: &Verified, token: Option<&str>) ->
     if revoked.is_empty() {
         return None;
     }
-    revoked.matching(&v.claims(), || {
+    revoked.matching(&v.revocation_claims(), || {
         token.map(auth_core::api_key_hash).unwrap_or([0; 32])
     })
 }

@@ -18,10 +18,27 @@ use serde_json::{Map, Value};
 
 pub type Claims = Map<String, Value>;
 
+/// The top-level members a verified token's claims are parsed with (besides the first key of
+/// auth.role_claim): what [`Verified`] keeps, `role` (a legacy API key's), and what the
+/// revocations match on (`sub`, `iat`, `session_id`, `jti`; core/src/revocation.rs).
+pub const KEPT: [&str; 10] = [
+    "exp",
+    "nbf",
+    "iat",
+    "aud",
+    "iss",
+    "sub",
+    "api_key_id",
+    "role",
+    "session_id",
+    "jti",
+];
+
 /// Claims that passed verification: a token's (signature, key state, claims) or another
 /// credential's (an API key's, PostgREST's).
 pub struct Verified {
-    /// The whole claims set; for a verified token only until it is [`Verified::slim`]med.
+    /// The whole claims set, or for a verified token only the [`KEPT`] members until it is
+    /// [`Verified::slim`]med (then none).
     claims: Option<Claims>,
     /// The verified token whose payload they are (shared with the cache's key).
     token: Option<Rc<str>>,
@@ -71,7 +88,9 @@ impl Verified {
     }
 
     /// The claims of the verified `token`, parsed from its `payload`: jsonb is made from that
-    /// text directly (no clone of the map, no printing it again).
+    /// text directly (no clone of the map, no printing it again). `claims` may hold only the
+    /// [`KEPT`] members (and the role claim's): until [`Verified::slim`], `claims()` gives
+    /// those, which is all the checks of a verification read; after it, the whole set.
     pub(crate) fn from_token(
         claims: Claims,
         role_path: RoleClaim,
@@ -79,6 +98,7 @@ impl Verified {
         payload: &[u8],
     ) -> Verified {
         let mut v = Verified::with_role_path(claims, role_path);
+        // From now on `claims` is not the whole set: `claims()` parses the token again.
         v.token = Some(token);
         // Valid JSON has no NUL byte; if it had one, to_jsonb would encode from the map instead.
         if let Ok(text) = std::ffi::CString::new(payload) {
@@ -88,16 +108,26 @@ impl Verified {
         v
     }
 
-    /// Drop the map, when what replaces it is there: the jsonb and the token to parse again.
+    /// Drop the members kept for the checks of the verification; a token's claims are then
+    /// parsed again from its text when something needs more than [`Verified`] keeps.
     pub(crate) fn slim(&mut self) {
-        if self.token.is_some() && self.jsonb.get().is_some() {
+        if self.token.is_some() {
             self.claims = None;
         }
     }
 
-    /// The whole claims set: kept, or parsed again from the token.
+    /// What the revocations match on: the kept members while a verification runs, else the
+    /// whole set.
+    pub(crate) fn revocation_claims(&self) -> Cow<'_, Claims> {
+        match &self.claims {
+            Some(claims) => Cow::Borrowed(claims),
+            None => self.claims(),
+        }
+    }
+
+    /// The whole claims set: held, or parsed again from the token.
     pub fn claims(&self) -> Cow<'_, Claims> {
-        if let Some(claims) = &self.claims {
+        if let (Some(claims), None) = (&self.claims, &self.token) {
             return Cow::Borrowed(claims);
         }
         // The token verified and its claims parsed before, so this parses again: no limit of
