@@ -510,14 +510,14 @@ SQL
 )"
         declare -A HM=()
         while read -r k v; do HM[$k]="$v"; done < <("$CRYPTO_BIN" hmac "$OUT_DIR/tokens_supabase.txt" "$HS_SECRET")
-        rs="${HM[hmac_raw]}"; cs="${HM[hmac_core]}"
+        rs="${HM[hmac_raw]}"; cs="${HM[hmac_core]}"; ks="${HM[hmac_core_keeping]:-}"
         while read -r k v; do HM[$k]="$v"; done < <("$CRYPTO_BIN" hmac "$OUT_DIR/tokens_minimal.txt" "$HS_SECRET")
-        rm_="${HM[hmac_raw]}"; cm="${HM[hmac_core]}"
+        rm_="${HM[hmac_raw]}"; cm="${HM[hmac_core]}"; km="${HM[hmac_core_keeping]:-}"
         vs="$(calc "$vs * 1e6 / $COLD_TOKENS")"; ms="$(calc "$ms * 1e6 / $COLD_TOKENS")"
         vm="$(calc "$vm * 1e6 / $COLD_TOKENS")"; mm="$(calc "$mm * 1e6 / $COLD_TOKENS")"
         V_S+=("$vs"); M_S+=("$ms"); R_S+=("$rs"); C_S+=("$cs")
         V_M+=("$vm"); M_M+=("$mm"); R_M+=("$rm_"); C_M+=("$cm")
-        log_round "md5 yardstick round $r: $LEN_S-byte verify_jwt $vs µs md5 $ms µs raw hmac $rs µs core $cs µs; $LEN_M-byte verify_jwt $vm µs md5 $mm µs raw hmac $rm_ µs core $cm µs"
+        log_round "md5 yardstick round $r: $LEN_S-byte verify_jwt $vs µs md5 $ms µs raw hmac $rs µs core $cs µs (keeping $ks µs); $LEN_M-byte verify_jwt $vm µs md5 $mm µs raw hmac $rm_ µs core $cm µs (keeping $km µs)"
     done
     for shape in S M; do
         if [[ "$shape" == S ]]; then
