@@ -171,7 +171,7 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
 
 fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, AuthError> {
     let parsed = verify_signature(set, token)?;
-    let role_path = with_rules_now(|rules| rules.role_claim.clone());
+    let role_path = with_rules_now(|rules| crate::verified::shared_path(&rules.role_claim));
     // One pass over the payload: every check of `claims()`, only the members kept built.
     let mut keep = crate::verified::KEPT.to_vec();
     if let Some(RoleClaimStep::Key(first)) = role_path.steps().first() {

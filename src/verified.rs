@@ -46,10 +46,11 @@ pub struct Verified {
     pub(crate) values: ClaimValues,
     /// The role claim as `role_path` selects it (the auth.role_claim the claims were taken
     /// under), so that the rules of the next statement do not need the map when it is the same.
-    role_path: RoleClaim,
+    role_path: Rc<RoleClaim>,
     role: Option<Value>,
     sub: Option<Value>,
-    pub(crate) api_key_id: Option<Value>,
+    /// Boxed: most tokens have none (an entry's size is the cache's, bench item 6).
+    pub(crate) api_key_id: Option<Box<Value>>,
     /// A legacy anon / service_role API key (a token of the legacy secret with one of those
     /// roles): exempt from auth.max_token_lifetime, since those keys are ten-year JWTs.
     pub(crate) legacy_api_key: bool,
@@ -66,13 +67,13 @@ pub struct Verified {
 
 impl Verified {
     /// Claims taken with the role claim at `role_path`.
-    pub fn with_role_path(claims: Claims, role_path: RoleClaim) -> Verified {
+    pub fn with_role_path(claims: Claims, role_path: Rc<RoleClaim>) -> Verified {
         Verified {
             values: ClaimValues::of(&claims),
             role: role_path.select(&claims).cloned(),
             role_path,
             sub: claims.get("sub").cloned(),
-            api_key_id: claims.get("api_key_id").cloned(),
+            api_key_id: claims.get("api_key_id").cloned().map(Box::new),
             claims: Some(claims),
             token: None,
             legacy_api_key: false,
@@ -84,7 +85,7 @@ impl Verified {
 
     /// Claims taken with the role claim at the current auth.role_claim.
     pub fn new(claims: Claims) -> Verified {
-        Verified::with_role_path(claims, crate::settings::role_claim())
+        Verified::with_role_path(claims, shared_path(&crate::settings::role_claim()))
     }
 
     /// The claims of the verified `token`, parsed from its `payload`: jsonb is made from that
@@ -93,7 +94,7 @@ impl Verified {
     /// those, which is all the checks of a verification read; after it, the whole set.
     pub(crate) fn from_token(
         claims: Claims,
-        role_path: RoleClaim,
+        role_path: Rc<RoleClaim>,
         token: Rc<str>,
         payload: &[u8],
     ) -> Verified {
@@ -142,7 +143,7 @@ impl Verified {
 
     /// The role claim at `path`: kept when `path` is the one it was taken at.
     pub fn role_at(&self, path: &RoleClaim) -> Option<Cow<'_, Value>> {
-        if *path == self.role_path {
+        if *path == *self.role_path {
             return self.role.as_ref().map(Cow::Borrowed);
         }
         match self.claims() {
@@ -182,6 +183,26 @@ impl Verified {
             ClaimsJsonb(pg_sys::Datum::from(p))
         }
     }
+}
+
+thread_local! {
+    /// The role claim path entries were last made under, shared by all of them.
+    static PATH: std::cell::RefCell<Option<Rc<RoleClaim>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `path`, shared with the entries made under the same one (one copy, not one per entry).
+pub(crate) fn shared_path(path: &RoleClaim) -> Rc<RoleClaim> {
+    PATH.with(|p| {
+        let mut p = p.borrow_mut();
+        match &*p {
+            Some(shared) if **shared == *path => shared.clone(),
+            _ => {
+                let shared = Rc::new(path.clone());
+                *p = Some(shared.clone());
+                shared
+            }
+        }
+    })
 }
 
 /// jsonb_in of `text`, copied out of the memory context it was made in.
