@@ -5,10 +5,12 @@
 
 use pgrx::prelude::*;
 
+mod api_key_set;
 mod api_keys;
 mod binding;
 mod catalog;
 mod claims;
+mod clock;
 mod errors;
 mod jsonb_arg;
 mod kek;
@@ -51,7 +53,7 @@ pgrx::extension_sql_file!(
         "api_keys",
         revocations::auth::_token_revocations_changed,
         revocations::auth::_token_revocation_target,
-        revocations::auth::_caller_subject,
+        claims::auth::_caller_subject,
     ]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
