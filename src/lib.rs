@@ -73,8 +73,7 @@ pub extern "C-unwind" fn _PG_init() {
     }
     binding::register();
     keyset::register_callbacks();
-    statement::install_hooks();
-    binding::install_hook();
+    statement::install_hooks(binding::after_utility);
 }
 
 /// The extension's private schema, created by sql/bootstrap.sql (which also says why it exists).
