@@ -8,46 +8,19 @@
 //! back), leave the server up (same postmaster, connection still usable) and, when refused,
 //! leave `auth_private._keys` and `auth.key_events` exactly as they were.
 
+use pg_auth_keys_cluster_tests::hostile::{self, assert_no_failures, Guard, Want, MB10};
 use pg_auth_keys_cluster_tests::{Client, Cluster};
 use postgres::types::ToSql;
 
-const MB10: usize = 10 * 1024 * 1024;
-/// Longest error message accepted: enough for any reason, far from echoing the input.
-const MAX_MESSAGE: usize = 1024;
-
-/// The state a refused call must leave untouched.
-fn fingerprint(client: &mut Client) -> String {
-    client
-        .query_one(
-            "SELECT md5(coalesce((SELECT string_agg(kid || ':' || state || ':' || md5(coalesce(description, '')), ',' ORDER BY kid)
+const GUARD: Guard = Guard {
+    fingerprint: "SELECT md5(coalesce((SELECT string_agg(kid || ':' || state || ':' || md5(coalesce(description, '')), ',' ORDER BY kid)
                                   FROM auth_private._keys), '') || '|' ||
                        coalesce((SELECT max(id)::text FROM auth.key_events), ''))",
-            &[],
-        )
-        .unwrap()
-        .get(0)
-}
+    state: "the keys or the audit log",
+    secrets: &[],
+};
 
-fn started(client: &mut Client) -> String {
-    client
-        .query_one("SELECT pg_postmaster_start_time()::text", &[])
-        .unwrap()
-        .get(0)
-}
-
-#[derive(Debug, PartialEq)]
-enum Want {
-    /// Refused with this SQLSTATE, changing nothing.
-    Refused(&'static str),
-    /// Answered NULL, changing nothing.
-    Null,
-    /// Answered a value (any), changing nothing.
-    Value,
-}
-
-/// Runs `sql` with `params` and checks the answer, that the connection and the server survived,
-/// and that nothing changed. A wrong answer is recorded in `failures` (so that one run reports
-/// every wrong answer); a lost connection or a crash panics.
+/// `hostile::check` with this file's guard.
 fn check(
     failures: &mut Vec<String>,
     client: &mut Client,
@@ -56,66 +29,7 @@ fn check(
     params: &[&(dyn ToSql + Sync)],
     want: Want,
 ) {
-    let before = fingerprint(client);
-    let boot = started(client);
-    let result = client.query_opt(sql, params);
-    let mut fail = |why: String| failures.push(format!("{what}: {why}"));
-    match (&result, &want) {
-        (Err(e), Want::Refused(code)) => match e.as_db_error() {
-            None => panic!("{what}: not a database error (a crash?): {e:?}"),
-            Some(db) if db.code().code() != *code => fail(format!(
-                "wanted SQLSTATE {code}, got {} ({:.160})",
-                db.code().code(),
-                db.message()
-            )),
-            Some(db) => {
-                for (part, text) in [
-                    ("message", Some(db.message())),
-                    ("detail", db.detail()),
-                    ("hint", db.hint()),
-                ] {
-                    if let Some(text) = text.filter(|t| t.len() > MAX_MESSAGE) {
-                        fail(format!(
-                            "a {} byte error {part} (starts {:.80})",
-                            text.len(),
-                            text
-                        ));
-                    }
-                }
-            }
-        },
-        (Ok(row), Want::Null | Want::Value) => {
-            let is_null = row
-                .as_ref()
-                .map(|r| r.try_get::<_, Option<String>>(0).ok().flatten().is_none())
-                .unwrap_or(true);
-            if is_null != (want == Want::Null) {
-                fail(format!(
-                    "wanted {want:?}, got {}",
-                    if is_null { "NULL" } else { "a value" }
-                ));
-            }
-        }
-        (Err(e), _) => fail(format!(
-            "wanted {want:?}, got {:?}",
-            e.as_db_error()
-                .map(|d| (d.code().code(), format!("{:.160}", d.message())))
-        )),
-        (Ok(_), Want::Refused(code)) => fail(format!("wanted SQLSTATE {code}, got an answer")),
-    }
-    let alive: i32 = client
-        .query_one("SELECT 1", &[])
-        .unwrap_or_else(|e| panic!("{what}: the connection is gone: {e:?}"))
-        .get(0);
-    assert_eq!(alive, 1);
-    assert_eq!(
-        started(client),
-        boot,
-        "{what}: the server restarted (a crash)"
-    );
-    if fingerprint(client) != before {
-        failures.push(format!("{what}: changed the keys or the audit log"));
-    }
+    hostile::check(failures, client, &GUARD, what, sql, params, want);
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -452,11 +366,7 @@ fn ten_megabyte_arguments_everywhere() {
         .unwrap()
         .get(0);
     assert_eq!(sub, "x");
-    assert!(
-        failures.is_empty(),
-        "wrong answers:\n{}",
-        failures.join("\n")
-    );
+    assert_no_failures(&failures);
 }
 
 /// More keys than shared memory has slots for: the import that would exceed `auth.max_keys` is
@@ -516,11 +426,7 @@ fn a_key_set_larger_than_max_keys_is_refused_at_import() {
             e.as_db_error().map(|d| (d.code().code(), d.message()))
         )),
     }
-    assert!(
-        failures.is_empty(),
-        "wrong answers:\n{}",
-        failures.join("\n")
-    );
+    assert_no_failures(&failures);
 }
 
 /// `sign_jwt` signs exactly the claims it was given, or refuses them (22023): numbers that jsonb
