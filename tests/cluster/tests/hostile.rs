@@ -9,8 +9,7 @@
 //! leave `auth_private._keys` and `auth.key_events` exactly as they were.
 
 use pg_auth_keys_cluster_tests::hostile::{self, assert_no_failures, Guard, Want, MB10};
-use pg_auth_keys_cluster_tests::{Client, Cluster};
-use postgres::types::ToSql;
+use pg_auth_keys_cluster_tests::Cluster;
 
 const GUARD: Guard = Guard {
     fingerprint: "SELECT md5(coalesce((SELECT string_agg(kid || ':' || state || ':' || md5(coalesce(description, '')), ',' ORDER BY kid)
@@ -19,18 +18,6 @@ const GUARD: Guard = Guard {
     state: "the keys or the audit log",
     secrets: &[],
 };
-
-/// `hostile::check` with this file's guard.
-fn check(
-    failures: &mut Vec<String>,
-    client: &mut Client,
-    what: &str,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-    want: Want,
-) {
-    hostile::check(failures, client, &GUARD, what, sql, params, want);
-}
 
 fn b64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -55,25 +42,28 @@ fn ten_megabyte_arguments_everywhere() {
     // On a fresh database (no key in use yet), the legacy secret's migration: NULL and 10 MB.
     let huge = "a".repeat(MB10);
     let null_text: Option<String> = None;
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "migrate_legacy_secret(NULL)",
         "SELECT * FROM auth.migrate_legacy_secret($1)",
         &[&null_text],
         Want::Refused("22023"),
     );
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "migrate_legacy_secret(10 MB)",
         "SELECT * FROM auth.migrate_legacy_secret($1)",
         &[&huge],
         Want::Refused("22023"),
     );
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "migrate_legacy_secret(short)",
         "SELECT * FROM auth.migrate_legacy_secret('short')",
         &[],
@@ -128,41 +118,46 @@ fn ten_megabyte_arguments_everywhere() {
         ("10 MB kid in a token", &huge_kid_token),
         ("10 MB of text", &huge),
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("verify_jwt({what})"),
             "SELECT auth.verify_jwt($1)::text",
             &[t],
             Want::Refused("28000"),
         );
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("try_verify_jwt({what})"),
             "SELECT auth.try_verify_jwt($1)::text",
             &[t],
             Want::Null,
         );
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("verify_jws({what})"),
             "SELECT encode(auth.verify_jws($1), 'hex')",
             &[t],
             Want::Refused("28000"),
         );
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("authenticate({what})"),
             "SELECT auth.authenticate($1)::text",
             &[t],
             Want::Refused("28000"),
         );
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("inspect_jwt({what})"),
             "SELECT auth.inspect_jwt($1) ->> 'reason'",
             &[t],
@@ -179,9 +174,10 @@ fn ten_megabyte_arguments_everywhere() {
         ("10 MB headers", &huge_headers_junk),
         ("10 MB non-JSON headers", &huge),
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("claims() with {what}"),
             "SELECT (set_config('request.headers', $1, true) IS NULL OR auth.claims() IS NULL)::text",
             &[h],
@@ -196,17 +192,19 @@ fn ten_megabyte_arguments_everywhere() {
             .get(0);
         assert!(anonymous, "claims() with {what}");
     }
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "_public_jwk(10 MB key)",
         "SELECT auth_private._public_jwk('RS256', $1, 'k')::text",
         &[&huge_bytes],
         Want::Null,
     );
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "_public_jwk(10 MB alg)",
         "SELECT auth_private._public_jwk($1, '\\x00', 'k')::text",
         &[&huge],
@@ -282,9 +280,10 @@ fn ten_megabyte_arguments_everywhere() {
             &huge,
         ),
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             what,
             sql,
             &[param],
@@ -311,9 +310,10 @@ fn ten_megabyte_arguments_everywhere() {
         .query_one("SELECT auth.sign_jwt($1::text::jsonb)", &[&huge_claims])
         .unwrap()
         .get(0);
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "verify_jwt(10 MB signed token)",
         "SELECT auth.verify_jwt($1)::text",
         &[&big],
@@ -335,17 +335,19 @@ fn ten_megabyte_arguments_everywhere() {
         ("300000 nested arrays in the payload", &nested),
         ("300000 nested arrays in the header", &nested_header),
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             what,
             "SELECT auth.verify_jwt($1)::text",
             &[t],
             Want::Refused("28000"),
         );
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             what,
             "SELECT auth.inspect_jwt($1) ->> 'valid'",
             &[t],
@@ -395,9 +397,10 @@ fn a_key_set_larger_than_max_keys_is_refused_at_import() {
             .collect::<Vec<_>>()
             .join(",")
     );
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "import_jwks(12 keys, auth.max_keys = 8)",
         "SELECT count(*)::text FROM auth.import_jwks($1::text::jsonb)",
         &[&jwks],

@@ -39,22 +39,13 @@ const FINGERPRINT: &str = "SELECT md5(coalesce((SELECT string_agg(k::text, ',' O
                        coalesce((SELECT string_agg(s::text, ',' ORDER BY s.name) FROM auth_private._switches s), '') || '|' ||
                        coalesce((SELECT max(id)::text FROM auth.key_events), ''))";
 
-/// `hostile::check` with this file's guard: no error may hold one of `secrets`.
-fn check(
-    failures: &mut Vec<String>,
-    client: &mut Client,
-    secrets: &[&str],
-    what: &str,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-    want: Want,
-) {
-    let guard = Guard {
+/// What a refused call must leave alone here, and the `secrets` no error may hold.
+fn guard<'a>(secrets: &'a [&'a str]) -> Guard<'a> {
+    Guard {
         fingerprint: FINGERPRINT,
         state: "the keys, the API keys, the legacy switch or the audit log",
         secrets,
-    };
-    hostile::check(failures, client, &guard, what, sql, params, want);
+    }
 }
 
 /// A JSON string literal of `s` (quotes and backslashes escaped; nothing else is needed here).
@@ -86,19 +77,19 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
 
     // Before the legacy secret exists: registering a legacy key is refused for the state (55000),
     // and NULL as a bad argument (22023), whatever its size.
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
-        &[],
+        &guard(&[]),
         "import_legacy_api_key(NULL), no legacy secret",
         "SELECT auth.import_legacy_api_key($1)::text",
         &[&null_text],
         Want::Refused("22023"),
     );
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
-        &[],
+        &guard(&[]),
         "import_legacy_api_key(10 MB), no legacy secret",
         "SELECT auth.import_legacy_api_key($1)::text",
         &[&huge],
@@ -182,10 +173,10 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
         ("a valid key and 10 MB more", &huge_key_suffix),
     ] {
         for f in ["auth.verify_api_key", "auth_private._verify_api_key"] {
-            check(
+            hostile::check(
                 &mut failures,
                 &mut c,
-                &secrets,
+                &guard(&secrets),
                 &format!("{f}({what})"),
                 &format!("SELECT kind FROM {f}($1)"),
                 &[key],
@@ -253,10 +244,10 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
             "28000",
         ),
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
-            &secrets,
+            &guard(&secrets),
             what,
             sql,
             &params,
@@ -281,20 +272,20 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
         "SELECT set_config('auth.root_key', $1, false)",
         "SELECT set_config('auth.previous_root_key', $1, true)",
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
-            &with_huge_root,
+            &guard(&with_huge_root),
             &format!("{sql} with a 10 MB root key"),
             sql,
             &[&huge_root_key],
             Want::Refused("55P02"),
         );
     }
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
-        &with_huge_root,
+        &guard(&with_huge_root),
         "reveal_api_key without its root key",
         "SELECT auth.reveal_api_key($1::text::uuid)",
         &[&sk_id],
@@ -431,10 +422,10 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
     ] {
         let mut no_echo = secrets.clone();
         no_echo.extend(apikey);
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
-            &no_echo,
+            &guard(&no_echo),
             &format!("pre_request with {what}"),
             "SELECT pg_temp.pre_request_with($1)",
             &[&headers],
