@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use pg_auth_keys_core::{looks_like_jwt, uuid_bytes};
 use pgrx::prelude::*;
 use serde_json::Value;
 
@@ -19,7 +20,6 @@ use crate::settings::{self, ClaimsSource};
 use crate::statement::{self, StatementId};
 use crate::tokens::{self, Verified};
 use crate::{api_keys, binding};
-use pg_auth_keys_core::{looks_like_jwt, uuid_bytes};
 
 /// The last answer of `current_claims`, and what it depended on. It is reused only within the
 /// statement it was made for (the key set and the settings are fixed for a statement), and only
