@@ -19,8 +19,9 @@
 #   BENCH_PGBENCH_SECONDS [10]  length of each pgbench run (item 4)
 #   BENCH_CLIENTS [8]           pgbench clients
 #   BENCH_OPENSSL_SECONDS [3]   length of each `openssl speed` run
-#   BENCH_ITEMS [1 2 3 4 5 6 7 8] which measurements to run (7 builds bench/crypto with cargo)
+#   BENCH_ITEMS [1 2 3 4 5 6 7 8 9] which measurements to run (7 builds bench/crypto with cargo)
 #   BENCH_REVOCATIONS [100000]  live token revocations in item 8
+#   BENCH_API_KEY_CALLS [100000] verify_api_key calls per round in item 9
 #   BENCH_PORT [54339], BENCH_KEEP_CLUSTER [0] (1: leave the cluster running at the end)
 #   PG_MAJOR, PG_CONFIG         the PostgreSQL to use (as for the other scripts; for 18 the
 #                               cluster is bench-cluster-pg18, the results build/bench-pg18/)
@@ -35,7 +36,7 @@ NOTES_ROWS=10000
 PGBENCH_SECONDS="${BENCH_PGBENCH_SECONDS:-10}"
 CLIENTS="${BENCH_CLIENTS:-8}"
 OPENSSL_SECONDS="${BENCH_OPENSSL_SECONDS:-3}"
-ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7 8}"
+ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7 8 9}"
 DB=bench
 
 BENCH_DIR="$REPO_ROOT/bench"
@@ -473,6 +474,54 @@ row "8" "a session's first verification (reads $REVOCATIONS revocations)" "$(fmt
 x="$(best_min "${N_NEXT[@]}")"; X="$(best_min "${R_NEXT[@]}")"
 row "8" "the revoking session's next verification ($REVOCATIONS revocations; incremental read)" "$(fmt "$(calc "$X * 1000")" 2) ms" \
     "no revocations" "$(fmt "$(calc "$x * 1000")" 2) ms" "$(fmt "$(calc "$X / $x")" 1)×" "(for reference)" ""
+fi
+
+# ---- 9. API-key verification with 1, 1,000 and 100,000 stored keys ----------------------------
+if want 9; then
+
+API_KEY_CALLS="${BENCH_API_KEY_CALLS:-100000}"
+# One real publishable key; N - 1 more stored keys beside it (rows with random hashes, which
+# no presented key matches: only the size of the set counts).
+APIKEY9="$(sql -c "SELECT auth.create_api_key('publishable', 'bench-9', 'anon')")"
+api_keys_fill() {
+    sql <<SQL >/dev/null
+DELETE FROM auth_private._api_keys WHERE name = 'bench-9-filler';
+INSERT INTO auth_private._api_keys (kind, name, prefix, role, key_hash)
+SELECT 'publishable', 'bench-9-filler', 'sb_publishable_fill', 'anon', sha256(('bench-9-' || g)::bytea)
+FROM generate_series(1, $1 - 1) g;
+SQL
+}
+# In a new session: one verification (reads the keys), then API_KEY_CALLS in one statement.
+api_keys_round() {
+    sql -v key="$APIKEY9" <<SQL | tail -n1
+SELECT count(*) FROM auth.verify_api_key(:'key');
+SELECT bench.seconds(format('SELECT count(v.id) FROM generate_series(1, $API_KEY_CALLS) g
+    CROSS JOIN LATERAL auth.verify_api_key(CASE WHEN g > 0 THEN %L END) v', :'key'));
+SQL
+}
+
+say "9. verify_api_key with 1, 1,000 and 100,000 stored keys, $API_KEY_CALLS calls each, $ROUNDS rounds"
+declare -A AK
+for n in 1 1000 100000; do AK[$n]=""; done
+for ((r = 1; r <= ROUNDS; r++)); do
+    for n in 1 1000 100000; do
+        api_keys_fill "$n"
+        t="$(api_keys_round)"
+        AK[$n]+=" $t"
+        log_round "api keys round $r: $n keys ${t}s for $API_KEY_CALLS calls"
+    done
+done
+api_keys_fill 1
+# shellcheck disable=SC2086
+one="$(best_min ${AK[1]})"
+for n in 1000 100000; do
+    # shellcheck disable=SC2086
+    t="$(best_min ${AK[$n]})"
+    ratio="$(calc "$t / $one")"
+    row "9" "auth.verify_api_key, $n stored keys" "$(fmt "$(calc "$t * 1e6 / $API_KEY_CALLS")" 2) µs/call" \
+        "1 stored key" "$(fmt "$(calc "$one * 1e6 / $API_KEY_CALLS")" 2) µs/call" "$(fmt "$ratio" 3)× time" "≤ 1.1×" \
+        "$(verdict "$ratio" "<=" 1.1)"
+done
 fi
 
 # ---- the table --------------------------------------------------------------------------------
