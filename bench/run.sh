@@ -19,11 +19,12 @@
 #   BENCH_PGBENCH_SECONDS [10]  length of each pgbench run (item 4)
 #   BENCH_CLIENTS [8]           pgbench clients
 #   BENCH_OPENSSL_SECONDS [3]   length of each `openssl speed` run
-#   BENCH_ITEMS [1 2 3 4 5 6 7 8 9 10] which measurements to run (7 and 9 build bench/crypto
-#                               with cargo), e.g. BENCH_ITEMS="9 10"
+#   BENCH_ITEMS [1 2 3 4 5 6 7 8 9 10 11] which measurements to run (7 and 10 build
+#                               bench/crypto with cargo), e.g. BENCH_ITEMS="10 11"
 #   BENCH_REVOCATIONS [100000]  live token revocations in item 8
-#   BENCH_DATABASES [200]       databases of item 10 (2 keys each)
-#   BENCH_DB_CHANGES [10]       key changes in another database per round, item 10
+#   BENCH_API_KEY_CALLS [100000] verify_api_key calls per round in item 9
+#   BENCH_DATABASES [200]       databases of item 11 (2 keys each)
+#   BENCH_DB_CHANGES [10]       key changes in another database per round, item 11
 #   BENCH_PORT [54339], BENCH_KEEP_CLUSTER [0] (1: leave the cluster running at the end)
 #   PG_MAJOR, PG_CONFIG         the PostgreSQL to use (as for the other scripts; for 18 the
 #                               cluster is bench-cluster-pg18, the results build/bench-pg18/)
@@ -38,7 +39,7 @@ NOTES_ROWS=10000
 PGBENCH_SECONDS="${BENCH_PGBENCH_SECONDS:-10}"
 CLIENTS="${BENCH_CLIENTS:-8}"
 OPENSSL_SECONDS="${BENCH_OPENSSL_SECONDS:-3}"
-ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7 8 9 10}"
+ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7 8 9 10 11}"
 DB=bench
 
 BENCH_DIR="$REPO_ROOT/bench"
@@ -112,7 +113,7 @@ openssl_verify_rate() {
 # Built before the cluster starts; shares the extension's target directory (and so its aws-lc-sys
 # build). Leave 7 out of BENCH_ITEMS to skip it; a failed build (no registry access) skips it too.
 CRYPTO_BIN=""
-if want 7 || want 9; then
+if want 7 || want 10; then
     crypto_target="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
     say "7. building bench/crypto (release; the first build takes a few minutes)"
     if CARGO_TARGET_DIR="$crypto_target" cargo build --release --locked --quiet \
@@ -483,12 +484,60 @@ row "8" "the revoking session's next verification ($REVOCATIONS revocations; inc
     "no revocations" "$(fmt "$(calc "$x * 1000")" 2) ms" "$(fmt "$(calc "$X / $x")" 1)×" "(for reference)" ""
 fi
 
-# ---- 9. the md5() yardstick: overhead per token around the signature check ---------------------
+# ---- 9. API-key verification with 1, 1,000 and 100,000 stored keys ----------------------------
 if want 9; then
 
+API_KEY_CALLS="${BENCH_API_KEY_CALLS:-100000}"
+# One real publishable key; N - 1 more stored keys beside it (rows with random hashes, which
+# no presented key matches: only the size of the set counts).
+APIKEY9="$(sql -c "SELECT auth.create_api_key('publishable', 'bench-9', 'anon')")"
+api_keys_fill() {
+    sql <<SQL >/dev/null
+DELETE FROM auth_private._api_keys WHERE name = 'bench-9-filler';
+INSERT INTO auth_private._api_keys (kind, name, prefix, role, key_hash)
+SELECT 'publishable', 'bench-9-filler', 'sb_publishable_fill', 'anon', sha256(('bench-9-' || g)::bytea)
+FROM generate_series(1, $1 - 1) g;
+SQL
+}
+# In a new session: one verification (reads the keys), then API_KEY_CALLS in one statement.
+api_keys_round() {
+    sql -v key="$APIKEY9" <<SQL | tail -n1
+SELECT count(*) FROM auth.verify_api_key(:'key');
+SELECT bench.seconds(format('SELECT count(v.id) FROM generate_series(1, $API_KEY_CALLS) g
+    CROSS JOIN LATERAL auth.verify_api_key(CASE WHEN g > 0 THEN %L END) v', :'key'));
+SQL
+}
+
+say "9. verify_api_key with 1, 1,000 and 100,000 stored keys, $API_KEY_CALLS calls each, $ROUNDS rounds"
+declare -A AK
+for n in 1 1000 100000; do AK[$n]=""; done
+for ((r = 1; r <= ROUNDS; r++)); do
+    for n in 1 1000 100000; do
+        api_keys_fill "$n"
+        t="$(api_keys_round)"
+        AK[$n]+=" $t"
+        log_round "api keys round $r: $n keys ${t}s for $API_KEY_CALLS calls"
+    done
+done
+api_keys_fill 1
+# shellcheck disable=SC2086
+one="$(best_min ${AK[1]})"
+for n in 1000 100000; do
+    # shellcheck disable=SC2086
+    t="$(best_min ${AK[$n]})"
+    ratio="$(calc "$t / $one")"
+    row "9" "auth.verify_api_key, $n stored keys" "$(fmt "$(calc "$t * 1e6 / $API_KEY_CALLS")" 2) µs/call" \
+        "1 stored key" "$(fmt "$(calc "$one * 1e6 / $API_KEY_CALLS")" 2) µs/call" "$(fmt "$ratio" 3)× time" "≤ 1.1×" \
+        "$(verdict "$ratio" "<=" 1.1)"
+done
+fi
+
+# ---- 10. the md5() yardstick: overhead per token around the signature check ---------------------
+if want 10; then
+
 if [[ -z "$CRYPTO_BIN" ]]; then
-    say "9. skipped: bench/crypto did not build (it times the raw HMAC check)"
-    row "9" "overhead per token ÷ md5()" "skipped: bench/crypto did not build" "" "" "" "≤ 1.5×" "skipped"
+    say "10. skipped: bench/crypto did not build (it times the raw HMAC check)"
+    row "10" "overhead per token ÷ md5()" "skipped: bench/crypto did not build" "" "" "" "≤ 1.5×" "skipped"
 else
     # The same tokens in a file for bench/crypto, which times the raw HMAC-SHA256 check of each.
     HS_SECRET="$(sql -c "SELECT encode(secret, 'hex') FROM bench.hs256_secret")"
@@ -496,7 +545,7 @@ else
     sql -c 'SELECT tok FROM bench.min_hs256' >"$OUT_DIR/tokens_minimal.txt"
     LEN_S="$(sql -c 'SELECT avg(length(tok))::int FROM bench.cold_hs256')"
     LEN_M="$(sql -c 'SELECT avg(length(tok))::int FROM bench.min_hs256')"
-    say "9. md5() yardstick: cold HS256 verify_jwt, md5() and the raw HMAC check over the same $COLD_TOKENS tokens ($LEN_S and $LEN_M bytes), $ROUNDS rounds"
+    say "10. md5() yardstick: cold HS256 verify_jwt, md5() and the raw HMAC check over the same $COLD_TOKENS tokens ($LEN_S and $LEN_M bytes), $ROUNDS rounds"
     V_S=() M_S=() R_S=() C_S=() V_M=() M_M=() R_M=() C_M=()
     for ((r = 1; r <= ROUNDS; r++)); do
         # One new session per round: every token is a cache miss; the key set is loaded first.
@@ -529,19 +578,19 @@ SQL
         fi
         over="$(calc "$v - $raw")"
         ratio="$(calc "$over / $m")"
-        row "9" "overhead per token, $what: verify_jwt $(fmt "$v" 2) µs − raw HMAC check $(fmt "$raw" 2) µs (JOSE core path $(fmt "$core" 2) µs)" \
+        row "10" "overhead per token, $what: verify_jwt $(fmt "$v" 2) µs − raw HMAC check $(fmt "$raw" 2) µs (JOSE core path $(fmt "$core" 2) µs)" \
             "$(fmt "$over" 2) µs" "md5() of the same token, per row" "$(fmt "$m" 2) µs" "$(fmt "$ratio" 2)×" "≤ 1.5×" "$(verdict "$ratio" "<=" 1.5)"
         if [[ "$shape" == S ]]; then
             ratio="$(calc "$v / $m")"
-            row "9" "cold HS256 auth.verify_jwt per token ($LEN_S bytes)" "$(fmt "$v" 2) µs" \
+            row "10" "cold HS256 auth.verify_jwt per token ($LEN_S bytes)" "$(fmt "$v" 2) µs" \
                 "md5() of the same token, per row, same query shape" "$(fmt "$m" 2) µs" "$(fmt "$ratio" 2)×" "≤ 2×" "$(verdict "$ratio" "<=" 2)"
         fi
     done
 fi
 fi
 
-# ---- 10. many databases: no cost across databases ---------------------------------------------
-if want 10; then
+# ---- 11. many databases: no cost across databases ---------------------------------------------
+if want 11; then
 
 DATABASES="${BENCH_DATABASES:-200}"
 CHANGES="${BENCH_DB_CHANGES:-10}"
@@ -571,7 +620,7 @@ SELECT (auth.stats() ->> 'token_cache_misses')::bigint - :m0, :t;"
     sql -F ' ' <<<"$script"
 }
 
-say "10. databases: $CHANGES key changes in another database vs none, $ROUNDS rounds"
+say "11. databases: $CHANGES key changes in another database vs none, $ROUNDS rounds"
 CH_MISS=() CH_T=() Q_MISS=() Q_T=()
 for ((r = 1; r <= ROUNDS; r++)); do
     make_db_b
@@ -582,15 +631,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 cm="$(best_max "${CH_MISS[@]}")"; qm="$(best_max "${Q_MISS[@]}")"
 ct="$(best_min "${CH_T[@]}")"; qt="$(best_min "${Q_T[@]}")"
-row "10" "token-cache misses in database A, verifying one token after each of $CHANGES key changes in database B (worst round)" \
+row "11" "token-cache misses in database A, verifying one token after each of $CHANGES key changes in database B (worst round)" \
     "$cm of $CHANGES" "database B quiet" "$qm of $CHANGES" "" "0" "$(verdict "$cm" "<=" 0)"
-row "10" "warm verification in A after a key change in B" "$(fmt "$(calc "$ct * 1e6 / $CHANGES")" 1) µs/statement" \
+row "11" "warm verification in A after a key change in B" "$(fmt "$(calc "$ct * 1e6 / $CHANGES")" 1) µs/statement" \
     "database B quiet" "$(fmt "$(calc "$qt * 1e6 / $CHANGES")" 1) µs/statement" "$(fmt "$(calc "$ct / $qt")" 2)×" "(for reference)" ""
 
 # DATABASES databases of 2 HS256 keys each (copies of one template, so every one verifies the
 # same 200 tokens); a session in each verifies them (cold: 200 cache misses), against as many
 # sessions in one database. Per-call cost inside the statement, and key-set loads per session.
-say "10. $DATABASES databases of 2 keys each vs one database, $DATABASES sessions each way"
+say "11. $DATABASES databases of 2 keys each vs one database, $DATABASES sessions each way"
 sql -d postgres -c 'SET client_min_messages = warning' -c 'DROP DATABASE IF EXISTS bench_tenant WITH (FORCE)' \
     -c 'CREATE DATABASE bench_tenant' >/dev/null
 sql -d bench_tenant >/dev/null <<'SQL'
@@ -648,11 +697,11 @@ done
 calls=$((DATABASES * 200))
 t1="$(best_min "${ONE_T[@]}")"; tm="$(best_min "${MANY_T[@]}")"
 ratio="$(calc "$tm / $t1")"
-row "10" "cold HS256 verify_jwt, $DATABASES sessions in $DATABASES databases of 2 keys each (auth.max_keys $(sql -c 'SHOW auth.max_keys'))" \
+row "11" "cold HS256 verify_jwt, $DATABASES sessions in $DATABASES databases of 2 keys each (auth.max_keys $(sql -c 'SHOW auth.max_keys'))" \
     "$(fmt "$(calc "$tm * 1e6 / $calls")" 2) µs/call" \
     "$DATABASES sessions in one database, interleaved" "$(fmt "$(calc "$t1 * 1e6 / $calls")" 2) µs/call" \
     "$(fmt "$ratio" 2)×" "≤ 1.05×" "$(verdict "$ratio" "<=" 1.05)"
-row "10" "key-set loads of those $((2 * DATABASES)) sessions (worst round)" "$(best_max "${LOADS[@]}")" "" "" "" "one per session" \
+row "11" "key-set loads of those $((2 * DATABASES)) sessions (worst round)" "$(best_max "${LOADS[@]}")" "" "" "" "one per session" \
     "$(verdict "$(best_max "${LOADS[@]}")" "<=" "$((2 * DATABASES))")"
 sql -d postgres -c 'DROP DATABASE IF EXISTS bench_b WITH (FORCE)' >/dev/null
 for ((d = DATABASES - 1; d >= 0; d--)); do

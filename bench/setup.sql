@@ -70,7 +70,7 @@ CREATE TABLE bench.cold_es256 AS SELECT tok FROM bench.tokens WHERE alg = 'ES256
 CREATE TABLE bench.cold_rs256 AS SELECT tok FROM bench.tokens WHERE alg = 'RS256' AND n > 0;
 CREATE TABLE bench.cold_eddsa AS SELECT tok FROM bench.tokens WHERE alg = 'EdDSA' AND n > 0;
 CREATE TABLE bench.cold_hs256 AS SELECT tok FROM bench.tokens WHERE alg = 'HS256' AND n > 0;
--- Item 9: as many minimal HS256 tokens (claims n, iat, exp; header alg, kid, typ).
+-- Item 10: as many minimal HS256 tokens (claims n, iat, exp; header alg, kid, typ).
 CREATE TABLE bench.min_hs256 AS
 SELECT auth.sign_jwt(jsonb_build_object('n', n), k.kid) AS tok
 FROM bench.keys k, generate_series(1, :cold_tokens) n WHERE k.alg = 'HS256';

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use pg_auth_keys_core::{looks_like_jwt, uuid_bytes};
 use pgrx::prelude::*;
 use serde_json::Value;
 
@@ -92,7 +93,7 @@ fn credential_of(headers: &str) -> Option<HeaderCredential> {
     let apikey = headers.get("apikey").ok().flatten();
     Some(match (bearer, apikey) {
         // A legacy API key repeated as the bearer token is a JWT: verified as one, as before.
-        (Some(token), Some(key)) if token == key && !api_keys::looks_like_jwt(key) => {
+        (Some(token), Some(key)) if token == key && !looks_like_jwt(key) => {
             HeaderCredential::ApiKey(key.to_string())
         }
         (Some(token), _) => HeaderCredential::Token(token.to_string()),
@@ -208,7 +209,7 @@ fn claim_text(
     }
 }
 
-mod auth {
+pub(crate) mod auth {
     use super::*;
 
     /// Verify `token` and bind its claims to this transaction (or, with is_local => false, to the
@@ -253,17 +254,22 @@ mod auth {
             Cow::Owned(claims) => claims.get("email").cloned().map(Cow::Owned),
         })
     }
-}
 
-/// Parse the canonical 8-4-4-4-12 hex form of a UUID.
-pub(crate) fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
-    let hex: String = s.chars().filter(|c| *c != '-').collect();
-    if s.len() != 36 || hex.len() != 32 {
-        return None;
+    /// Internal: the `sub` claim of the caller's verified claims (auth.claims()), or SQLSTATE
+    /// 28000 when there are none, for `auth.sign_out`.
+    #[pg_extern(stable, parallel_unsafe, schema = "auth_private")]
+    fn _caller_subject() -> String {
+        let verified = current_claims().or_raise();
+        let sub = verified.as_ref().and_then(|v| match v.sub()? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Null | Value::String(_) => None,
+            other => Some(other.to_string()),
+        });
+        sub.ok_or_else(|| {
+            AuthError::NotAuthenticated(
+                "sign_out needs verified claims with a sub: this session is anonymous".into(),
+            )
+        })
+        .or_raise()
     }
-    let mut out = [0u8; 16];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }

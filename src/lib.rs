@@ -5,10 +5,12 @@
 
 use pgrx::prelude::*;
 
+mod api_key_set;
 mod api_keys;
 mod binding;
 mod catalog;
 mod claims;
+mod clock;
 mod errors;
 mod jsonb_arg;
 mod kek;
@@ -52,7 +54,7 @@ pgrx::extension_sql_file!(
         "api_keys",
         revocations::auth::_token_revocations_changed,
         revocations::auth::_token_revocation_target,
-        revocations::auth::_caller_subject,
+        claims::auth::_caller_subject,
     ]
 );
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
@@ -72,8 +74,7 @@ pub extern "C-unwind" fn _PG_init() {
     }
     binding::register();
     keyset::register_callbacks();
-    statement::install_hooks();
-    binding::install_hook();
+    statement::install_hooks(binding::after_utility);
 }
 
 /// The extension's private schema, created by sql/bootstrap.sql (which also says why it exists).

@@ -32,7 +32,7 @@ use crate::catalog::{self, Part};
 use crate::errors::{AuthError, OrRaise};
 use crate::keyset::{self, Change};
 use crate::statement::{self, StatementId};
-use crate::{claims, latest, settings, tokens};
+use crate::{latest, settings};
 
 /// A copy of the revocations and its generation: a number this backend never gave another copy,
 /// so that a token checked against it need not be checked again while it is current.
@@ -284,7 +284,7 @@ pub(crate) mod auth {
             name!(exp, Option<f64>),
         ),
     > {
-        let claims = auth_core::parse_compact(token, tokens::max_token_bytes())
+        let claims = auth_core::parse_compact(token, settings::max_token_bytes())
             .and_then(|p| p.claims())
             .map_err(|e| AuthError::BadArgument(format!("token is not a usable JWT: {e}")))
             .or_raise();
@@ -297,23 +297,5 @@ pub(crate) mod auth {
             ),
         };
         TableIterator::once((kind.to_string(), value, exp))
-    }
-
-    /// Internal: the `sub` claim of the caller's verified claims (auth.claims()), or SQLSTATE
-    /// 28000 when there are none, for `auth.sign_out`.
-    #[pg_extern(stable, parallel_unsafe, schema = "auth_private")]
-    fn _caller_subject() -> String {
-        let verified = claims::current_claims().or_raise();
-        let sub = verified.as_ref().and_then(|v| match v.sub()? {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Null | Value::String(_) => None,
-            other => Some(other.to_string()),
-        });
-        sub.ok_or_else(|| {
-            AuthError::NotAuthenticated(
-                "sign_out needs verified claims with a sub: this session is anonymous".into(),
-            )
-        })
-        .or_raise()
     }
 }

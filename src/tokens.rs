@@ -9,7 +9,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use pg_auth_keys_core::{
     self as auth_core, Alg, ClaimRules, RevocationSet, RoleClaim, RoleClaimStep, RoleList,
@@ -19,6 +18,7 @@ use pgrx::prelude::*;
 use revocations::Revocations;
 use serde_json::{json, Value};
 
+use crate::clock::now_secs;
 use crate::errors::{AuthError, OrRaise};
 use crate::jsonb_arg::JsonbArg;
 use crate::keyset::{self, KeySet};
@@ -26,7 +26,7 @@ use crate::revocations;
 use crate::settings;
 use crate::shmem::{self, Stat};
 use crate::statement::{self, StatementId};
-use crate::{api_keys, keys};
+use crate::{api_key_set, keys};
 
 pub use crate::verified::{Claims, ClaimsJsonb, Verified};
 
@@ -40,13 +40,6 @@ struct TokenCache {
 
 thread_local! {
     static CACHE: RefCell<TokenCache> = RefCell::new(TokenCache { set: None, entries: HashMap::default() });
-}
-
-pub fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 pub fn claim_rules() -> ClaimRules {
@@ -94,9 +87,9 @@ fn check_api_key_claim(v: &Verified) -> Result<(), AuthError> {
     let Some(id) = &v.api_key_id else {
         return Ok(());
     };
-    let id = id.as_str().and_then(crate::claims::uuid_bytes);
+    let id = id.as_str().and_then(auth_core::uuid_bytes);
     match id {
-        Some(id) if api_keys::is_live(&id)? => Ok(()),
+        Some(id) if api_key_set::current()?.is_live(&id) => Ok(()),
         _ => Err(TokenError::ApiKeyRevoked.into()),
     }
 }
@@ -107,10 +100,6 @@ fn check_now(v: &Verified) -> Result<(), AuthError> {
     check_api_key_claim(v)
 }
 
-pub(crate) fn max_token_bytes() -> usize {
-    settings::MAX_TOKEN_BYTES.get().max(0) as usize
-}
-
 /// Signature-only verification: parse, find the trusted key, check the signature. A refusal is
 /// `AuthError::Token`; any other error (the API keys could not be read) propagates as itself,
 /// never as a refusal or an acceptance.
@@ -118,7 +107,7 @@ fn verify_signature<'t>(
     set: &KeySet,
     token: &'t str,
 ) -> Result<auth_core::ParsedToken<'t>, AuthError> {
-    let parsed = auth_core::parse_compact(token, max_token_bytes())?;
+    let parsed = auth_core::parse_compact(token, settings::max_token_bytes())?;
     let entry = match parsed.kid() {
         Some(kid) => set.get(kid).ok_or(TokenError::UnknownKid)?,
         // Only the legacy HS256 secret verifies tokens without a kid (contract §2).
@@ -132,7 +121,7 @@ fn verify_signature<'t>(
     parsed.verify_with(key)?;
     // A legacy anon / service_role API key that was revoked or disabled is refused although its
     // signature is valid (contract §4). Only tokens of the legacy secret can be such keys.
-    if entry.is_legacy && api_keys::legacy_token_refused(token)? {
+    if entry.is_legacy && api_key_set::current()?.legacy_refused(&auth_core::api_key_hash(token)) {
         return Err(TokenError::Disabled.into());
     }
     Ok(parsed)
@@ -147,7 +136,7 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
         hint: "import it first with auth.migrate_legacy_secret(secret)".into(),
     })?;
     let check = || -> Result<Claims, TokenError> {
-        let parsed = auth_core::parse_compact(jwt, max_token_bytes())?;
+        let parsed = auth_core::parse_compact(jwt, settings::max_token_bytes())?;
         if parsed.kid().is_some_and(|kid| kid != legacy.kid) {
             return Err(TokenError::UnknownKid);
         }
@@ -359,7 +348,7 @@ fn holds_nul(v: &Value) -> bool {
 /// What a person in psql wants to know about a token; never raises for a bad token.
 pub fn inspect(token: &str) -> Result<Value, AuthError> {
     let set = keyset::current()?;
-    let small = token.len() <= max_token_bytes();
+    let small = token.len() <= settings::max_token_bytes();
     let mut parts = token.split('.');
     let header = if small {
         peek_json(parts.next())

@@ -177,3 +177,52 @@ pub fn check_claim_values(
     }
     Ok(())
 }
+
+/// The 16 bytes of a UUID written as 32 hex digits (either case) and four hyphens, 36
+/// characters in all (the canonical 8-4-4-4-12 form, and the hyphen placements PostgreSQL's
+/// `uuid` input also accepts); None for any other text. Claims carry UUIDs as text (`sub`,
+/// `api_key_id`).
+pub fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
+    let b = s.as_bytes();
+    if b.len() != 36 || b.iter().filter(|&&c| c == b'-').count() != 4 {
+        return None;
+    }
+    let mut hex = b.iter().filter(|&&c| c != b'-');
+    let mut out = [0u8; 16];
+    for byte in out.iter_mut() {
+        let hi = char::from(*hex.next()?).to_digit(16)?;
+        let lo = char::from(*hex.next()?).to_digit(16)?;
+        *byte = u8::try_from(hi * 16 + lo).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod uuid_tests {
+    use super::uuid_bytes;
+
+    #[test]
+    fn canonical_uuids_only() {
+        let id = uuid_bytes("00112233-4455-6677-8899-AaBbCcDdEeFf").unwrap();
+        assert_eq!(
+            id,
+            [
+                0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+                0xee, 0xff
+            ]
+        );
+        assert_eq!(uuid_bytes("0011223-34455-6677-8899-aabbccddeeff"), Some(id));
+        for bad in [
+            "",
+            "00112233445566778899aabbccddeeff",
+            "00112233-4455-6677-8899-aabbccddeef",
+            "00112233-4455-6677-8899-aabbccddeefg",
+            "--112233-4455-6677-8899-aabbccddeeff",
+            "00112233-4455-6677-8899-aabbccddee-f",
+            "+0112233-4455-6677-8899-aabbccddeeff",
+            "00112233-4455-6677-8899-aabbccddeeéf",
+        ] {
+            assert_eq!(uuid_bytes(bad), None, "{bad}");
+        }
+    }
+}

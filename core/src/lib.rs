@@ -10,6 +10,7 @@
 
 mod alg;
 mod api_key;
+mod api_key_index;
 mod b64;
 mod claims;
 mod der;
@@ -29,8 +30,11 @@ pub use api_key::{
     api_key_hash, generate_api_key, parse_api_key, try_generate_api_key, ApiKeyError, ApiKeyKind,
     NewApiKey, API_KEY_BODY_CHARS, API_KEY_CHECKSUM_CHARS,
 };
+pub use api_key_index::{looks_like_jwt, presented_key, ApiKeyIndex, PresentedKey};
 pub use b64::{decode_canonical as b64url_decode, encode as b64url_encode};
-pub use claims::{check_claim_values, check_claims, ClaimRules, ClaimValues, NumericClaim};
+pub use claims::{
+    check_claim_values, check_claims, uuid_bytes, ClaimRules, ClaimValues, NumericClaim,
+};
 pub use error::{KeyError, TokenError};
 pub use json::{
     numbers_survive_doubles, parse_object as parse_json_object,

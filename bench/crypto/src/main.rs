@@ -11,7 +11,7 @@
 //! passes; each pass runs every path once, in turn, so that a disturbance hits them alike.
 //! Usage: bench-crypto [tokens per algorithm [algorithms, comma-separated]]
 //!
-//! `bench-crypto hmac FILE SECRET_HEX` (bench item 9): the raw HS256 check, HMAC-SHA256 with the
+//! `bench-crypto hmac FILE SECRET_HEX` (bench item 10): the raw HS256 check, HMAC-SHA256 with the
 //! key parsed once, over the tokens of FILE (one per line, made by the extension); the text is
 //! split and the signature decoded before timing. Output: `hmac_raw <µs per token>`,
 //! `hmac_core <µs per token>` (the JOSE core's parse, signature check and whole claims map over
