@@ -240,7 +240,8 @@ fn keep(
     set
 }
 
-/// Entries and approximate bytes of this backend's copy, for auth.stats().
+/// Entries and heap bytes (as requested from the allocator) of this backend's copy, for
+/// auth.stats().
 pub fn held() -> (usize, usize) {
     CACHE.with(|c| {
         c.borrow()

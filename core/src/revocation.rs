@@ -71,8 +71,20 @@ pub struct RevocationSet {
     sessions: FxMap<Box<str>, i64>,
     jtis: FxMap<Box<str>, i64>,
     hashes: FxMap<[u8; 32], i64>,
-    /// Heap bytes of the keys' strings (each subject, session id and jti once).
+    /// Heap bytes of the keys' strings (each subject, session id and jti once), as
+    /// [`malloc_footprint`] counts them.
     string_bytes: usize,
+}
+
+/// What a request of `size` bytes takes from glibc's malloc on a 64-bit system: an 8-byte header,
+/// rounded up to 16, at least 32 (large blocks are mapped whole pages; other allocators differ by
+/// a few bytes). A 36-byte UUID subject takes 48.
+pub fn malloc_footprint(size: usize) -> usize {
+    if size == 0 {
+        0
+    } else {
+        (size + 8).next_multiple_of(16).max(32)
+    }
 }
 
 /// Bytes of the one allocation of a std hash table with `capacity` (as `capacity()` reports it)
@@ -137,16 +149,20 @@ impl RevocationSet {
         self.ids.is_empty()
     }
 
-    /// Heap bytes held, as requested from the allocator: the hash tables (sized by their
-    /// capacity, so including free slots) and the strings of their keys. The allocator adds its
-    /// own rounding and headers (glibc: 8 to 23 bytes per allocation); core/tests/memory.rs
-    /// checks this number against a counting allocator.
+    /// Heap bytes held: the hash tables (sized by their capacity, so including free slots) and
+    /// the strings of their keys, each allocation as [`malloc_footprint`] counts it.
+    /// core/tests/memory.rs checks it against a counting allocator.
     pub fn bytes(&self) -> usize {
-        table_bytes::<i64>(self.ids.capacity())
-            + table_bytes::<(Box<str>, (f64, i64))>(self.subjects.capacity())
-            + table_bytes::<(Box<str>, i64)>(self.sessions.capacity())
-            + table_bytes::<(Box<str>, i64)>(self.jtis.capacity())
-            + table_bytes::<([u8; 32], i64)>(self.hashes.capacity())
+        [
+            table_bytes::<i64>(self.ids.capacity()),
+            table_bytes::<(Box<str>, (f64, i64))>(self.subjects.capacity()),
+            table_bytes::<(Box<str>, i64)>(self.sessions.capacity()),
+            table_bytes::<(Box<str>, i64)>(self.jtis.capacity()),
+            table_bytes::<([u8; 32], i64)>(self.hashes.capacity()),
+        ]
+        .into_iter()
+        .map(malloc_footprint)
+        .sum::<usize>()
             + self.string_bytes
     }
 
@@ -176,7 +192,7 @@ impl RevocationSet {
                     }
                     Entry::Vacant(slot) => {
                         slot.insert((cut, id));
-                        self.string_bytes += len;
+                        self.string_bytes += malloc_footprint(len);
                     }
                 }
             }
@@ -186,12 +202,12 @@ impl RevocationSet {
                     .insert(entry.value.into_boxed_str(), id)
                     .is_none()
                 {
-                    self.string_bytes += len;
+                    self.string_bytes += malloc_footprint(len);
                 }
             }
             RevocationKind::Jti => {
                 if self.jtis.insert(entry.value.into_boxed_str(), id).is_none() {
-                    self.string_bytes += len;
+                    self.string_bytes += malloc_footprint(len);
                 }
             }
             RevocationKind::Token => {

@@ -1,11 +1,14 @@
 //! `RevocationSet::bytes` (what `auth.stats()` reports as `token_revocation_bytes`) against the
 //! heap the set really holds, counted by a global allocator that records the allocations of the
-//! test's own thread (the harness's threads allocate meanwhile).
+//! test's own thread (the harness's threads allocate meanwhile), each as `malloc_footprint`
+//! says glibc takes it. (That glibc does: docs/design.md, "Memory", measured in a backend.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use pg_auth_keys_core::{token_hash_value, RevocationEntry, RevocationKind, RevocationSet};
+use pg_auth_keys_core::{
+    malloc_footprint, token_hash_value, RevocationEntry, RevocationKind, RevocationSet,
+};
 
 struct Counting;
 
@@ -25,18 +28,18 @@ fn live() -> isize {
 // SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size() as isize);
+        count(malloc_footprint(layout.size()) as isize);
         // SAFETY: the caller's layout, passed on.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(-(layout.size() as isize));
+        count(-(malloc_footprint(layout.size()) as isize));
         // SAFETY: a block this allocator (System) returned, with its layout.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size as isize);
-        count(-(layout.size() as isize));
+        count(malloc_footprint(new_size) as isize);
+        count(-(malloc_footprint(layout.size()) as isize));
         // SAFETY: as above.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
