@@ -20,6 +20,7 @@ mod latest;
 mod planner;
 mod postgrest;
 mod rekey;
+mod revocation_commits;
 mod revocations;
 mod root_key;
 mod settings;
@@ -69,11 +70,18 @@ pub extern "C-unwind" fn _PG_init() {
     // with SQLSTATE 55000 (shmem::store) instead of running with a weaker guarantee.
     // SAFETY: reads a process global set by the postmaster.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
-        use shmem::KEY_STORE;
-        pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);
+        {
+            use shmem::KEY_STORE;
+            pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);
+        }
+        {
+            use revocation_commits::REVOCATION_COMMITS;
+            pgrx::pg_shmem_init!(REVOCATION_COMMITS = shmem::Empty);
+        }
     }
     binding::register();
     keyset::register_callbacks();
+    revocation_commits::register_callbacks();
     statement::install_hooks(binding::after_utility);
 }
 

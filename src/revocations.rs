@@ -32,7 +32,7 @@ use crate::catalog::{self, Part};
 use crate::errors::{AuthError, OrRaise};
 use crate::keyset::{self, Change};
 use crate::statement::{self, StatementId};
-use crate::{latest, settings};
+use crate::{latest, revocation_commits, settings};
 
 /// A copy of the revocations and its generation: a number this backend never gave another copy,
 /// so that a token checked against it need not be checked again while it is current.
@@ -95,17 +95,28 @@ fn read_rows(since: Option<u64>) -> Result<(Vec<RevocationEntry>, u64), AuthErro
            LEFT JOIN {{schema}}._token_revocations r
              ON r.expires_at OPERATOR(pg_catalog.>=) pg_catalog.now(){filter}"
     );
+    // Outside a parallel operation, make sure shared memory tracks this database's revocation
+    // commits, so that parallel workers of later REPEATABLE READ transactions can read too.
+    // SAFETY: a backend-local global.
+    if !unsafe { pg_sys::IsInParallelMode() } {
+        revocation_commits::track();
+    }
     let mut xmin = None;
-    let entries = latest::read(&query, |row| {
-        xmin = row.get::<String>(1).and_then(|x| x.parse::<u64>().ok());
-        let id = row.get::<i64>(2)?;
-        Some(RevocationEntry {
-            id,
-            kind: RevocationKind::parse(&row.get::<String>(3)?)?,
-            value: row.get::<String>(4)?,
-            issued_before: row.get::<f64>(5),
-        })
-    })?;
+    let proof: latest::NewestProof = revocation_commits::snapshot_is_newest;
+    let entries = latest::read_proving(
+        &query,
+        |row| {
+            xmin = row.get::<String>(1).and_then(|x| x.parse::<u64>().ok());
+            let id = row.get::<i64>(2)?;
+            Some(RevocationEntry {
+                id,
+                kind: RevocationKind::parse(&row.get::<String>(3)?)?,
+                value: row.get::<String>(4)?,
+                issued_before: row.get::<f64>(5),
+            })
+        },
+        Some(proof),
+    )?;
     let xmin = xmin.ok_or_else(|| {
         AuthError::Internal("reading token revocations returned no snapshot".into())
     })?;
@@ -229,7 +240,8 @@ fn keep(
     set
 }
 
-/// Entries and approximate bytes of this backend's copy, for auth.stats().
+/// Entries and heap bytes (as requested from the allocator) of this backend's copy, for
+/// auth.stats().
 pub fn held() -> (usize, usize) {
     CACHE.with(|c| {
         c.borrow()
@@ -268,6 +280,7 @@ pub(crate) mod auth {
     #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _token_revocations_changed() {
         keyset::note_change(Change::Revocations).or_raise();
+        revocation_commits::note_change();
     }
 
     /// Internal: what `auth.revoke_token` stores for `token`, read without verifying it: its

@@ -46,8 +46,8 @@ pub use request::{
     from_browser, pre_request, Credential, Decision, Headers, Identity, Refusal, RequestRoles,
 };
 pub use revocation::{
-    check_lifetime, check_lifetime_of, token_hash_value, RevocationEntry, RevocationKind,
-    RevocationSet,
+    check_lifetime, check_lifetime_of, malloc_footprint, token_hash_value, RevocationEntry,
+    RevocationKind, RevocationSet,
 };
 pub use role_claim::{RoleClaim, RoleClaimError, RoleClaimStep, MAX_ROLE_CLAIM_INDEX};
 pub use roles::{RoleList, DEFAULT_ALLOWED_ROLES, DEFAULT_ELEVATED_ROLES};
