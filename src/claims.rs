@@ -6,6 +6,7 @@
 //! answer is reused within its statement while the raw input is the same (see `LastAnswer`).
 //! Anything else verifies again, from the verified-token cache.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -176,7 +177,7 @@ fn with_current<R>(f: impl FnOnce(&LastAnswer) -> R) -> Result<R, AuthError> {
         let answer = derive(source, &raw, bound)?;
         let uid = answer
             .as_ref()
-            .and_then(|v| v.claims.get("sub")?.as_str().and_then(uuid_bytes));
+            .and_then(|v| v.sub()?.as_str().and_then(uuid_bytes));
         LAST.with(|l| {
             *l.borrow_mut() = Some(LastAnswer {
                 statement,
@@ -197,9 +198,11 @@ pub fn current_claims() -> Result<Option<Rc<Verified>>, AuthError> {
 }
 
 /// A value of the current claims, as text (a string as it is, other JSON printed).
-fn claim_text(select: impl for<'a> Fn(&'a tokens::Claims) -> Option<&'a Value>) -> Option<String> {
+fn claim_text(
+    select: impl for<'a> FnOnce(&'a Verified) -> Option<Cow<'a, Value>>,
+) -> Option<String> {
     let claims = current_claims().or_raise()?;
-    match select(&claims.claims)? {
+    match select(&claims)?.as_ref() {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,
         other => Some(other.to_string()),
@@ -215,7 +218,7 @@ pub(crate) mod auth {
     fn authenticate(token: &str, is_local: default!(bool, true)) -> pgrx::JsonB {
         let verified = tokens::verify(token).or_raise();
         binding::bind(token, is_local).or_raise();
-        pgrx::JsonB(Value::Object(verified.claims.clone()))
+        pgrx::JsonB(Value::Object(verified.claims().into_owned()))
     }
 
     /// The current request's verified claims, or NULL when anonymous.
@@ -241,12 +244,15 @@ pub(crate) mod auth {
     #[pg_extern(stable, parallel_safe)]
     fn role() -> Option<String> {
         let path = settings::role_claim();
-        claim_text(|claims| path.select(claims))
+        claim_text(|v| v.role_at(&path))
     }
 
     #[pg_extern(stable, parallel_safe)]
     fn email() -> Option<String> {
-        claim_text(|claims| claims.get("email"))
+        claim_text(|v| match v.claims() {
+            Cow::Borrowed(claims) => claims.get("email").map(Cow::Borrowed),
+            Cow::Owned(claims) => claims.get("email").cloned().map(Cow::Owned),
+        })
     }
 
     /// Internal: the `sub` claim of the caller's verified claims (auth.claims()), or SQLSTATE
@@ -254,7 +260,7 @@ pub(crate) mod auth {
     #[pg_extern(stable, parallel_unsafe, schema = "auth_private")]
     fn _caller_subject() -> String {
         let verified = current_claims().or_raise();
-        let sub = verified.as_ref().and_then(|v| match v.claims.get("sub")? {
+        let sub = verified.as_ref().and_then(|v| match v.sub()? {
             Value::String(s) if !s.is_empty() => Some(s.clone()),
             Value::Null | Value::String(_) => None,
             other => Some(other.to_string()),

@@ -28,6 +28,7 @@ mod shmem;
 mod statement;
 mod stats;
 mod tokens;
+mod verified;
 
 ::pgrx::pg_module_magic!(name, version);
 

@@ -42,10 +42,9 @@ impl auth_core::Credential for ServerCredentials {
         };
         // The role PostgREST will switch to (auth.role_claim should equal its
         // jwt-role-claim-key), and, when the token is a legacy API key, that key's role.
-        let mut roles: Vec<String> = settings::role_claim()
-            .select(&verified.claims)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+        let mut roles: Vec<String> = verified
+            .role_at(&settings::role_claim())
+            .and_then(|role| role.as_str().map(str::to_owned))
             .into_iter()
             .collect();
         roles.extend(api_keys::legacy_key_role(token)?);

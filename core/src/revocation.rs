@@ -280,11 +280,28 @@ pub fn check_lifetime(
     leeway: i64,
     max_lifetime: i64,
 ) -> Result<(), TokenError> {
-    let Some(exp) = claims.get("exp").and_then(Value::as_f64) else {
+    check_lifetime_of(
+        claims.get("exp").and_then(Value::as_f64),
+        claims.get("iat").and_then(Value::as_f64),
+        now,
+        leeway,
+        max_lifetime,
+    )
+}
+
+/// [`check_lifetime`] on a token's `exp` and `iat` when they are numbers (None otherwise).
+pub fn check_lifetime_of(
+    exp: Option<f64>,
+    iat: Option<f64>,
+    now: i64,
+    leeway: i64,
+    max_lifetime: i64,
+) -> Result<(), TokenError> {
+    let Some(exp) = exp else {
         return Err(TokenError::MissingExp);
     };
     let max = max_lifetime.max(0) as f64;
-    let too_long = match claims.get("iat").and_then(Value::as_f64) {
+    let too_long = match iat {
         Some(iat) => exp - iat > max,
         None => exp - now as f64 > max + leeway.max(0) as f64,
     };
