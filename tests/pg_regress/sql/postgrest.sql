@@ -85,7 +85,7 @@ SELECT auth.pre_request();
 ROLLBACK;
 
 \echo '-- 5. a mistyped apikey, and a made-up one'
-SELECT json_build_object('apikey', left(:'pk', -1) || 'x')::text AS headers \gset
+SELECT json_build_object('apikey', left(:'pk', -1) || CASE WHEN right(:'pk', 1) = 'x' THEN 'y' ELSE 'x' END)::text AS headers \gset
 BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;
 \o /dev/null
 :setup

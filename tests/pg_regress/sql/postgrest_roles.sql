@@ -181,7 +181,7 @@ SELECT auth.api_key_token(:'rk', '2 hours');
 \echo :LAST_ERROR_SQLSTATE
 SELECT auth.api_key_token(:'rk', '0 seconds');
 \echo :LAST_ERROR_SQLSTATE
-SELECT auth.api_key_token(left(:'rk', -1) || 'x');
+SELECT auth.api_key_token(left(:'rk', -1) || CASE WHEN right(:'rk', 1) = 'x' THEN 'y' ELSE 'x' END);
 \echo :LAST_ERROR_SQLSTATE
 -- the key is the credential: anyone holding it may mint
 SET SESSION AUTHORIZATION pak_roles_lonely;
