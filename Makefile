@@ -65,7 +65,7 @@ help:
 	@echo "make bench         install (release), run the benchmark (bench/run.sh; never a test)"
 	@echo "make package       a .deb for PostgreSQL 15 and a tarball for 18 in build/package"
 	@echo "make test          every test tier, as CI runs it (.ci/run); server tiers on 15 and 18"
-	@echo "  make lint          cargo fmt --check, cargo clippy -D warnings (15 and 18)"
+	@echo "  make lint          no module cycle in src/, cargo fmt --check, cargo clippy -D warnings (15 and 18)"
 	@echo "  make test-unit     cargo test of the JOSE core (no PostgreSQL)"
 	@echo "  make test-fuzz     a few seconds of each fuzz target from the checked-in corpus"
 	@echo "  make test-package  make package, then each package in a fresh PostgreSQL runs the demo"
@@ -156,6 +156,7 @@ test-server: setup test-pg install-debug test-regress test-cluster
 # Clippy for 18 too: the code that differs between majors is behind #[cfg(feature = "pg18")].
 lint: setup
 	bash -n scripts/*.sh bench/*.sh .ci/run
+	python3 scripts/module-graph.py
 	$(CARGO) fmt --all --check
 	cd fuzz && $(CARGO) fmt --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -19,8 +19,12 @@
 #   BENCH_PGBENCH_SECONDS [10]  length of each pgbench run (item 4)
 #   BENCH_CLIENTS [8]           pgbench clients
 #   BENCH_OPENSSL_SECONDS [3]   length of each `openssl speed` run
-#   BENCH_ITEMS [1 2 3 4 5 6 7 8 9] which measurements to run (7 builds bench/crypto with cargo)
+#   BENCH_ITEMS [1 2 3 4 5 6 7 8 9 10 11 12] which measurements to run (7 and 10 build
+#                               bench/crypto with cargo), e.g. BENCH_ITEMS="10 12"
 #   BENCH_REVOCATIONS [100000]  live token revocations in item 8
+#   BENCH_API_KEY_CALLS [100000] verify_api_key calls per round in item 9
+#   BENCH_DATABASES [200]       databases of item 11 (2 keys each)
+#   BENCH_DB_CHANGES [10]       key changes in another database per round, item 11
 #   BENCH_PORT [54339], BENCH_KEEP_CLUSTER [0] (1: leave the cluster running at the end)
 #   PG_MAJOR, PG_CONFIG         the PostgreSQL to use (as for the other scripts; for 18 the
 #                               cluster is bench-cluster-pg18, the results build/bench-pg18/)
@@ -35,7 +39,7 @@ NOTES_ROWS=10000
 PGBENCH_SECONDS="${BENCH_PGBENCH_SECONDS:-10}"
 CLIENTS="${BENCH_CLIENTS:-8}"
 OPENSSL_SECONDS="${BENCH_OPENSSL_SECONDS:-3}"
-ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7 8 9}"
+ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7 8 9 10 11 12}"
 DB=bench
 
 BENCH_DIR="$REPO_ROOT/bench"
@@ -109,7 +113,7 @@ openssl_verify_rate() {
 # Built before the cluster starts; shares the extension's target directory (and so its aws-lc-sys
 # build). Leave 7 out of BENCH_ITEMS to skip it; a failed build (no registry access) skips it too.
 CRYPTO_BIN=""
-if want 7; then
+if want 7 || want 10; then
     crypto_target="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
     say "7. building bench/crypto (release; the first build takes a few minutes)"
     if CARGO_TARGET_DIR="$crypto_target" cargo build --release --locked --quiet \
@@ -382,6 +386,8 @@ row "6" "token cache at its bound ($CACHE_ENTRIES tokens of $TOKLEN bytes), per 
     "$(fmt "$(calc "$CACHE_KB / 1024")" 1) MiB ($(fmt "$per_entry") bytes/token); after $CACHE_ENTRIES more: +$(fmt "$(calc "($AGAIN - $FULL) / 1024")" 1) MiB" \
     "the backend's own memory before any verification (RssAnon)" "$(fmt "$(calc "$FRESH / 1024")" 1) MiB" \
     "$(fmt "$(calc "$CACHE_KB / $FRESH")" 2)×" "bounded" "$(awk -v d="$((AGAIN - FULL))" -v c="$CACHE_KB" 'BEGIN { print (d <= c / 4) ? "met" : "**missed**" }')"
+row "6" "token-cache entry for a $TOKLEN-byte token (the row above ÷ $CACHE_ENTRIES)" "$(fmt "$per_entry") bytes" \
+    "" "" "" "≤ 1536 bytes" "$(verdict "$per_entry" "<=" 1536)"
 log_round "memory: RssAnon kB fresh $FRESH, key set loaded $LOADED, cache full $FULL, after refill $AGAIN"
 
 # Shared memory per slot: restart with 16 times the slots (a postmaster setting).
@@ -391,6 +397,9 @@ auth.max_keys = $BIG_SLOTS" cluster stop >/dev/null 2>&1
 CLUSTER_CONF="$BASE_CONF
 auth.max_keys = $BIG_SLOTS" cluster start >/dev/null 2>&1
 BIG_SHM="$(sql -c "SELECT auth.stats() ->> 'shared_memory_bytes'")"
+# Back to the default, for the items that follow.
+cluster stop >/dev/null 2>&1
+cluster start >/dev/null 2>&1
 SLOT_BYTES="$(calc "($BIG_SHM - $SHM) / ($BIG_SLOTS - $SLOTS)")"
 HEADER_BYTES="$(calc "$SHM - $SLOTS * $SLOT_BYTES")"
 row "6" "shared memory, auth.max_keys = $BIG_SLOTS" "$(fmt "$BIG_SHM") bytes: $(fmt "$SLOT_BYTES") per key + $(fmt "$HEADER_BYTES") header" \
@@ -475,8 +484,233 @@ row "8" "the revoking session's next verification ($REVOCATIONS revocations; inc
     "no revocations" "$(fmt "$(calc "$x * 1000")" 2) ms" "$(fmt "$(calc "$X / $x")" 1)×" "(for reference)" ""
 fi
 
-# ---- 9. a third-party issuer's key vs our own ---------------------------------------------------
+# ---- 9. API-key verification with 1, 1,000 and 100,000 stored keys ----------------------------
 if want 9; then
+
+API_KEY_CALLS="${BENCH_API_KEY_CALLS:-100000}"
+# One real publishable key; N - 1 more stored keys beside it (rows with random hashes, which
+# no presented key matches: only the size of the set counts).
+APIKEY9="$(sql -c "SELECT auth.create_api_key('publishable', 'bench-9', 'anon')")"
+api_keys_fill() {
+    sql <<SQL >/dev/null
+DELETE FROM auth_private._api_keys WHERE name = 'bench-9-filler';
+INSERT INTO auth_private._api_keys (kind, name, prefix, role, key_hash)
+SELECT 'publishable', 'bench-9-filler', 'sb_publishable_fill', 'anon', sha256(('bench-9-' || g)::bytea)
+FROM generate_series(1, $1 - 1) g;
+SQL
+}
+# In a new session: one verification (reads the keys), then API_KEY_CALLS in one statement.
+api_keys_round() {
+    sql -v key="$APIKEY9" <<SQL | tail -n1
+SELECT count(*) FROM auth.verify_api_key(:'key');
+SELECT bench.seconds(format('SELECT count(v.id) FROM generate_series(1, $API_KEY_CALLS) g
+    CROSS JOIN LATERAL auth.verify_api_key(CASE WHEN g > 0 THEN %L END) v', :'key'));
+SQL
+}
+
+say "9. verify_api_key with 1, 1,000 and 100,000 stored keys, $API_KEY_CALLS calls each, $ROUNDS rounds"
+declare -A AK
+for n in 1 1000 100000; do AK[$n]=""; done
+for ((r = 1; r <= ROUNDS; r++)); do
+    for n in 1 1000 100000; do
+        api_keys_fill "$n"
+        t="$(api_keys_round)"
+        AK[$n]+=" $t"
+        log_round "api keys round $r: $n keys ${t}s for $API_KEY_CALLS calls"
+    done
+done
+api_keys_fill 1
+# shellcheck disable=SC2086
+one="$(best_min ${AK[1]})"
+for n in 1000 100000; do
+    # shellcheck disable=SC2086
+    t="$(best_min ${AK[$n]})"
+    ratio="$(calc "$t / $one")"
+    row "9" "auth.verify_api_key, $n stored keys" "$(fmt "$(calc "$t * 1e6 / $API_KEY_CALLS")" 2) µs/call" \
+        "1 stored key" "$(fmt "$(calc "$one * 1e6 / $API_KEY_CALLS")" 2) µs/call" "$(fmt "$ratio" 3)× time" "≤ 1.1×" \
+        "$(verdict "$ratio" "<=" 1.1)"
+done
+fi
+
+# ---- 10. the md5() yardstick: overhead per token around the signature check ---------------------
+if want 10; then
+
+if [[ -z "$CRYPTO_BIN" ]]; then
+    say "10. skipped: bench/crypto did not build (it times the raw HMAC check)"
+    row "10" "overhead per token ÷ md5()" "skipped: bench/crypto did not build" "" "" "" "≤ 1.5×" "skipped"
+else
+    # The same tokens in a file for bench/crypto, which times the raw HMAC-SHA256 check of each.
+    HS_SECRET="$(sql -c "SELECT encode(secret, 'hex') FROM bench.hs256_secret")"
+    sql -c 'SELECT tok FROM bench.cold_hs256' >"$OUT_DIR/tokens_supabase.txt"
+    sql -c 'SELECT tok FROM bench.min_hs256' >"$OUT_DIR/tokens_minimal.txt"
+    LEN_S="$(sql -c 'SELECT avg(length(tok))::int FROM bench.cold_hs256')"
+    LEN_M="$(sql -c 'SELECT avg(length(tok))::int FROM bench.min_hs256')"
+    say "10. md5() yardstick: cold HS256 verify_jwt, md5() and the raw HMAC check over the same $COLD_TOKENS tokens ($LEN_S and $LEN_M bytes), $ROUNDS rounds"
+    V_S=() M_S=() R_S=() C_S=() V_M=() M_M=() R_M=() C_M=()
+    for ((r = 1; r <= ROUNDS; r++)); do
+        # One new session per round: every token is a cache miss; the key set is loaded first.
+        IFS='|' read -r vs ms vm mm <<<"$(sql <<'SQL'
+DO $$ BEGIN PERFORM auth.verify_jwt(tok) FROM bench.tokens WHERE alg = 'HS256' AND n = 0; END $$;
+SELECT bench.seconds('SELECT count(auth.verify_jwt(tok)) FROM bench.cold_hs256'),
+       bench.seconds('SELECT count(md5(tok)) FROM bench.cold_hs256'),
+       bench.seconds('SELECT count(auth.verify_jwt(tok)) FROM bench.min_hs256'),
+       bench.seconds('SELECT count(md5(tok)) FROM bench.min_hs256');
+SQL
+)"
+        declare -A HM=()
+        while read -r k v; do HM[$k]="$v"; done < <("$CRYPTO_BIN" hmac "$OUT_DIR/tokens_supabase.txt" "$HS_SECRET")
+        rs="${HM[hmac_raw]}"; cs="${HM[hmac_core]}"; ks="${HM[hmac_core_keeping]:-}"
+        while read -r k v; do HM[$k]="$v"; done < <("$CRYPTO_BIN" hmac "$OUT_DIR/tokens_minimal.txt" "$HS_SECRET")
+        rm_="${HM[hmac_raw]}"; cm="${HM[hmac_core]}"; km="${HM[hmac_core_keeping]:-}"
+        vs="$(calc "$vs * 1e6 / $COLD_TOKENS")"; ms="$(calc "$ms * 1e6 / $COLD_TOKENS")"
+        vm="$(calc "$vm * 1e6 / $COLD_TOKENS")"; mm="$(calc "$mm * 1e6 / $COLD_TOKENS")"
+        V_S+=("$vs"); M_S+=("$ms"); R_S+=("$rs"); C_S+=("$cs")
+        V_M+=("$vm"); M_M+=("$mm"); R_M+=("$rm_"); C_M+=("$cm")
+        log_round "md5 yardstick round $r: $LEN_S-byte verify_jwt $vs µs md5 $ms µs raw hmac $rs µs core $cs µs (keeping $ks µs); $LEN_M-byte verify_jwt $vm µs md5 $mm µs raw hmac $rm_ µs core $cm µs (keeping $km µs)"
+    done
+    for shape in S M; do
+        if [[ "$shape" == S ]]; then
+            v="$(best_min "${V_S[@]}")"; m="$(best_min "${M_S[@]}")"; raw="$(best_min "${R_S[@]}")"; core="$(best_min "${C_S[@]}")"
+            what="Supabase-shaped HS256 token of $LEN_S bytes"
+        else
+            v="$(best_min "${V_M[@]}")"; m="$(best_min "${M_M[@]}")"; raw="$(best_min "${R_M[@]}")"; core="$(best_min "${C_M[@]}")"
+            what="minimal HS256 token of $LEN_M bytes"
+        fi
+        over="$(calc "$v - $raw")"
+        ratio="$(calc "$over / $m")"
+        row "10" "overhead per token, $what: verify_jwt $(fmt "$v" 2) µs − raw HMAC check $(fmt "$raw" 2) µs (JOSE core path $(fmt "$core" 2) µs)" \
+            "$(fmt "$over" 2) µs" "md5() of the same token, per row" "$(fmt "$m" 2) µs" "$(fmt "$ratio" 2)×" "≤ 1.5×" "$(verdict "$ratio" "<=" 1.5)"
+        if [[ "$shape" == S ]]; then
+            ratio="$(calc "$v / $m")"
+            row "10" "cold HS256 auth.verify_jwt per token ($LEN_S bytes)" "$(fmt "$v" 2) µs" \
+                "md5() of the same token, per row, same query shape" "$(fmt "$m" 2) µs" "$(fmt "$ratio" 2)×" "≤ 2×" "$(verdict "$ratio" "<=" 2)"
+        fi
+    done
+fi
+fi
+
+# ---- 11. many databases: no cost across databases ---------------------------------------------
+if want 11; then
+
+DATABASES="${BENCH_DATABASES:-200}"
+CHANGES="${BENCH_DB_CHANGES:-10}"
+# Database B: the extension and one key; each change there creates a key (and so commits an
+# invalidation of B's key table). Created afresh each round, so auth.max_keys is never reached.
+make_db_b() {
+    sql -d postgres -c 'SET client_min_messages = warning' -c 'DROP DATABASE IF EXISTS bench_b WITH (FORCE)' \
+        -c 'CREATE DATABASE bench_b' >/dev/null
+    sql -d bench_b -c 'SET client_min_messages = warning' -c 'CREATE EXTENSION pg_auth_keys' \
+        -c "SELECT auth.create_key('ES256', 'bench b')" >/dev/null
+}
+# In one session of database `bench`: verify bench.one (warm), then CHANGES times: run `$1` in
+# database B (a key change, or a no-op), then verify the same token in `bench`. Prints the
+# token-cache misses in `bench` over those verifications and their seconds in all.
+cross_db_round() {
+    local script
+    script="DO \$\$ BEGIN PERFORM auth.verify_jwt(tok) FROM bench.one; END \$\$;
+SELECT (auth.stats() ->> 'token_cache_misses')::bigint AS m0 \\gset
+SELECT 0::float8 AS t \\gset"
+    for ((i = 1; i <= CHANGES; i++)); do
+        script+="
+\\! \"$BIN/psql\" -X -q -At -v ON_ERROR_STOP=1 -d bench_b -c \"$1\" >/dev/null
+SELECT :t + bench.seconds('SELECT auth.verify_jwt(tok) FROM bench.one') AS t \\gset"
+    done
+    script+="
+SELECT (auth.stats() ->> 'token_cache_misses')::bigint - :m0, :t;"
+    sql -F ' ' <<<"$script"
+}
+
+say "11. databases: $CHANGES key changes in another database vs none, $ROUNDS rounds"
+CH_MISS=() CH_T=() Q_MISS=() Q_T=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    make_db_b
+    read -r qm qt <<<"$(cross_db_round "SELECT 1")"
+    read -r cm ct <<<"$(cross_db_round "SELECT auth.create_key('ES256', 'change')")"
+    Q_MISS+=("$qm"); Q_T+=("$qt"); CH_MISS+=("$cm"); CH_T+=("$ct")
+    log_round "databases round $r: $CHANGES key changes in B: $cm misses in A, ${ct}s; B quiet: $qm misses, ${qt}s"
+done
+cm="$(best_max "${CH_MISS[@]}")"; qm="$(best_max "${Q_MISS[@]}")"
+ct="$(best_min "${CH_T[@]}")"; qt="$(best_min "${Q_T[@]}")"
+row "11" "token-cache misses in database A, verifying one token after each of $CHANGES key changes in database B (worst round)" \
+    "$cm of $CHANGES" "database B quiet" "$qm of $CHANGES" "" "0" "$(verdict "$cm" "<=" 0)"
+row "11" "warm verification in A after a key change in B" "$(fmt "$(calc "$ct * 1e6 / $CHANGES")" 1) µs/statement" \
+    "database B quiet" "$(fmt "$(calc "$qt * 1e6 / $CHANGES")" 1) µs/statement" "$(fmt "$(calc "$ct / $qt")" 2)×" "(for reference)" ""
+
+# DATABASES databases of 2 HS256 keys each (copies of one template, so every one verifies the
+# same 200 tokens); a session in each verifies them (cold: 200 cache misses), against as many
+# sessions in one database. Per-call cost inside the statement, and key-set loads per session.
+say "11. $DATABASES databases of 2 keys each vs one database, $DATABASES sessions each way"
+sql -d postgres -c 'SET client_min_messages = warning' -c 'DROP DATABASE IF EXISTS bench_tenant WITH (FORCE)' \
+    -c 'CREATE DATABASE bench_tenant' >/dev/null
+sql -d bench_tenant >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION pg_auth_keys;
+CREATE SCHEMA tenant;
+CREATE SCHEMA bench;
+CREATE FUNCTION bench.seconds(query text) RETURNS double precision LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN EXECUTE query; RETURN extract(epoch FROM clock_timestamp() - t0); END $$;
+CREATE TABLE tenant.kids AS
+SELECT auth.import_key(jsonb_build_object('kty', 'oct', 'alg', 'HS256',
+           'k', rtrim(translate(encode(sha256(convert_to(gen_random_uuid()::text, 'UTF8')), 'base64'), '+/', '-_'), '=')),
+           'tenant ' || i) AS kid
+FROM generate_series(1, 2) i;
+CREATE TABLE tenant.tokens AS
+SELECT auth.sign_jwt(jsonb_build_object('sub', gen_random_uuid(), 'role', 'authenticated', 'n', n),
+                     (SELECT min(kid) FROM tenant.kids)) AS tok
+FROM generate_series(1, 200) n;
+SQL
+for ((d = 1; d < DATABASES; d++)); do
+    sql -d postgres -c "DROP DATABASE IF EXISTS bench_tenant_$d" \
+        -c "CREATE DATABASE bench_tenant_$d TEMPLATE bench_tenant STRATEGY = FILE_COPY" >/dev/null 2>&1 ||
+        sql -d postgres -c "CREATE DATABASE bench_tenant_$d TEMPLATE bench_tenant" >/dev/null
+done
+tenant_db() { if (($1 == 0)); then echo bench_tenant; else echo "bench_tenant_$1"; fi; }
+# One session in database $1: it reads the tokens once (so that their pages are in shared
+# buffers in every database alike) and verifies one (the key set is loaded), then the seconds of
+# verifying all 200.
+tenant_session() {
+    sql -d "$1" <<'SQL'
+DO $$ BEGIN PERFORM count(md5(tok)) FROM tenant.tokens; PERFORM auth.verify_jwt(tok) FROM tenant.tokens LIMIT 1; END $$;
+SELECT bench.seconds('SELECT count(auth.verify_jwt(tok)) FROM tenant.tokens OFFSET 0');
+SQL
+}
+# DATABASES sessions in as many databases, each followed by one in database bench_tenant
+# (interleaved, so that a disturbance hits both alike); prints the seconds of the timed
+# statements in all, each way, and the key-set loads of all the sessions.
+tenant_round() {
+    local many=0 one=0 loads0 loads1 d
+    loads0="$(sql -d bench_tenant -c "SELECT auth.stats() ->> 'key_set_loads'")"
+    for ((d = 0; d < DATABASES; d++)); do
+        many="$(calc "$many + $(tenant_session "$(tenant_db "$d")")")"
+        one="$(calc "$one + $(tenant_session bench_tenant)")"
+    done
+    loads1="$(sql -d bench_tenant -c "SELECT auth.stats() ->> 'key_set_loads'")"
+    echo "$many $one $((loads1 - loads0))"
+}
+ONE_T=() MANY_T=() LOADS=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    read -r tm t1 loads <<<"$(tenant_round)"
+    ONE_T+=("$t1"); MANY_T+=("$tm"); LOADS+=("$loads")
+    log_round "tenants round $r: $DATABASES databases ${tm}s, one database ${t1}s; key-set loads of the $((2 * DATABASES)) sessions: $loads"
+done
+calls=$((DATABASES * 200))
+t1="$(best_min "${ONE_T[@]}")"; tm="$(best_min "${MANY_T[@]}")"
+ratio="$(calc "$tm / $t1")"
+row "11" "cold HS256 verify_jwt, $DATABASES sessions in $DATABASES databases of 2 keys each (auth.max_keys $(sql -c 'SHOW auth.max_keys'))" \
+    "$(fmt "$(calc "$tm * 1e6 / $calls")" 2) µs/call" \
+    "$DATABASES sessions in one database, interleaved" "$(fmt "$(calc "$t1 * 1e6 / $calls")" 2) µs/call" \
+    "$(fmt "$ratio" 2)×" "≤ 1.05×" "$(verdict "$ratio" "<=" 1.05)"
+row "11" "key-set loads of those $((2 * DATABASES)) sessions (worst round)" "$(best_max "${LOADS[@]}")" "" "" "" "one per session" \
+    "$(verdict "$(best_max "${LOADS[@]}")" "<=" "$((2 * DATABASES))")"
+sql -d postgres -c 'DROP DATABASE IF EXISTS bench_b WITH (FORCE)' >/dev/null
+for ((d = DATABASES - 1; d >= 0; d--)); do
+    sql -d postgres -c "DROP DATABASE IF EXISTS $(tenant_db "$d")" >/dev/null
+done
+fi
+
+# ---- 12. a third-party issuer's key vs our own -------------------------------------------------
+if want 12; then
 
 # An issuer registered without a network: its row and a copy of the public half of the ES256
 # benchmark key (as pg_restore would write them), due for no refresh; its tokens carry the same
@@ -535,7 +769,7 @@ SELECT bench.seconds('SELECT count(auth.verify_jwt(tok)) FROM bench.$1');
 SELECT bench.seconds('SELECT count(auth.verify_jwt(o.tok)) FROM generate_series(1, $WARM_CALLS) g CROSS JOIN bench.$2 o');
 SQL
 }
-say "9. verification with a third-party issuer's key vs our own key (ES256, cold and warm), $ROUNDS rounds"
+say "12. verification with a third-party issuer's key vs our own key (ES256, cold and warm), $ROUNDS rounds"
 I_COLD=() I_WARM=() O_COLD=() O_WARM=() N_COLD=()
 for ((r = 1; r <= ROUNDS; r++)); do
     issuer_registered 1
@@ -551,15 +785,15 @@ done
 issuer_registered 0
 c="$(best_min "${O_COLD[@]}")"; C="$(best_min "${I_COLD[@]}")"
 ratio="$(calc "$C / $c")"
-row "9" "cold ES256 verify_jwt, an issuer's key" "$(fmt "$(calc "$COLD_TOKENS / $C")") verify/s" \
+row "12" "cold ES256 verify_jwt, an issuer's key" "$(fmt "$(calc "$COLD_TOKENS / $C")") verify/s" \
     "our own key" "$(fmt "$(calc "$COLD_TOKENS / $c")") verify/s" "$(fmt "$ratio" 3)× time" "≤ 1.05×" "$(verdict "$ratio" "<=" 1.05)"
 n="$(best_min "${N_COLD[@]}")"
 ratio="$(calc "$c / $n")"
-row "9" "cold ES256 verify_jwt, our key, an issuer registered" "$(fmt "$(calc "$COLD_TOKENS / $c")") verify/s" \
+row "12" "cold ES256 verify_jwt, our key, an issuer registered" "$(fmt "$(calc "$COLD_TOKENS / $c")") verify/s" \
     "no issuer registered" "$(fmt "$(calc "$COLD_TOKENS / $n")") verify/s" "$(fmt "$ratio" 3)× time" "(for reference)" ""
 w="$(best_min "${O_WARM[@]}")"; W="$(best_min "${I_WARM[@]}")"
 ratio="$(calc "$W / $w")"
-row "9" "warm verify_jwt, an issuer's token" "$(fmt "$(calc "$W * 1e6 / $WARM_CALLS")" 2) µs/call" \
+row "12" "warm verify_jwt, an issuer's token" "$(fmt "$(calc "$W * 1e6 / $WARM_CALLS")" 2) µs/call" \
     "our own token" "$(fmt "$(calc "$w * 1e6 / $WARM_CALLS")" 2) µs/call" "$(fmt "$ratio" 3)× time" "≤ 1.05×" "$(verdict "$ratio" "<=" 1.05)"
 fi
 

@@ -70,6 +70,10 @@ CREATE TABLE bench.cold_es256 AS SELECT tok FROM bench.tokens WHERE alg = 'ES256
 CREATE TABLE bench.cold_rs256 AS SELECT tok FROM bench.tokens WHERE alg = 'RS256' AND n > 0;
 CREATE TABLE bench.cold_eddsa AS SELECT tok FROM bench.tokens WHERE alg = 'EdDSA' AND n > 0;
 CREATE TABLE bench.cold_hs256 AS SELECT tok FROM bench.tokens WHERE alg = 'HS256' AND n > 0;
+-- Item 10: as many minimal HS256 tokens (claims n, iat, exp; header alg, kid, typ).
+CREATE TABLE bench.min_hs256 AS
+SELECT auth.sign_jwt(jsonb_build_object('n', n), k.kid) AS tok
+FROM bench.keys k, generate_series(1, :cold_tokens) n WHERE k.alg = 'HS256';
 
 -- Item 2 and 3: the caller's own token (ES256, n = 0), in a one-row table so that md5() of it
 -- is not folded into a constant at plan time.

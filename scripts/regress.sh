@@ -4,6 +4,8 @@
 # compare the output with tests/pg_regress/expected/*.out.
 #
 #   scripts/regress.sh            # run every test listed in tests/pg_regress/schedule
+#   scripts/regress.sh --alone    # each test alone, in a database of its own (same expected
+#                                 # output: every file stands alone, include/fresh.psql)
 #   scripts/regress.sh --accept   # after a run: copy results/*.out of failed or new tests
 #                                 # into expected/ (review the git diff before committing!)
 #   PG_MAJOR=18 scripts/regress.sh [--accept]    # the same on PostgreSQL 18 (its results/
@@ -143,20 +145,37 @@ run() {
     # Expected files may be missing for a brand-new test; pg_regress then reports it as failed
     # and --accept creates it.
     mkdir -p "$REGRESS_DIR/expected"
-    rm -rf "$RUN_DIR/results" "$RUN_DIR/regression.diffs" "$RUN_DIR/regression.out"
+    rm -rf "$RUN_DIR/results" "$RUN_DIR/regression.diffs" "$RUN_DIR/regression.out" "$RUN_DIR/alone.diffs"
     make_run_dir
 
     say "pg_regress ($(scheduled_tests | wc -l) tests, PostgreSQL $PG_MAJOR${OVERRIDES:+; overrides from ${OVERRIDES#"$REPO_ROOT"/}})"
     local rc=0
     # pg_regress itself creates the database (template0, C locale settings) and runs psql -X.
     # PGTZ/PGDATESTYLE are set by pg_regress itself; lc_messages=C is set per database.
-    "$PG_REGRESS" \
-        --bindir="$(pg_bindir)" \
-        --inputdir="$RUN_DIR" \
-        --outputdir="$RUN_DIR" \
-        --host="$PGHOST" --port="$PGPORT" --user=postgres \
-        --dbname=pg_auth_keys_regress \
-        --schedule="$SCHEDULE" || rc=$?
+    local t failed=()
+    if [[ "$ALONE" == 1 ]]; then
+        # One pg_regress per test, each in a new database: nothing an earlier file did is there.
+        while read -r t; do
+            "$PG_REGRESS" \
+                --bindir="$(pg_bindir)" \
+                --inputdir="$RUN_DIR" \
+                --outputdir="$RUN_DIR" \
+                --host="$PGHOST" --port="$PGPORT" --user=postgres \
+                --dbname="pak_alone_$t" \
+                "$t" >/dev/null || { failed+=("$t"); rc=1; }
+            [[ -s "$RUN_DIR/regression.diffs" ]] && cat "$RUN_DIR/regression.diffs" >>"$RUN_DIR/alone.diffs"
+            echo "alone: $t ${failed[*]:+(failed so far: ${failed[*]})}"
+        done < <(scheduled_tests)
+        [[ -f "$RUN_DIR/alone.diffs" ]] && mv "$RUN_DIR/alone.diffs" "$RUN_DIR/regression.diffs"
+    else
+        "$PG_REGRESS" \
+            --bindir="$(pg_bindir)" \
+            --inputdir="$RUN_DIR" \
+            --outputdir="$RUN_DIR" \
+            --host="$PGHOST" --port="$PGPORT" --user=postgres \
+            --dbname=pg_auth_keys_regress \
+            --schedule="$SCHEDULE" || rc=$?
+    fi
 
     if ((rc != 0)); then
         if [[ -s "$RUN_DIR/regression.diffs" ]]; then
@@ -170,8 +189,10 @@ run() {
     fi
 }
 
+ALONE=0
 case "${1:-}" in
     "") run ;;
+    --alone) ALONE=1; run ;;
     --accept) accept ;;
-    *) die "usage: scripts/regress.sh [--accept]" ;;
+    *) die "usage: scripts/regress.sh [--alone | --accept]" ;;
 esac

@@ -5,28 +5,26 @@
 //! by `ROLLBACK TO SAVEPOINT`), `is_local => false` is `SET` (undone by `DISCARD ALL` and `RESET
 //! ALL`, rolled back with its transaction), and settings are copied to parallel workers, so a
 //! policy gets the same answer in a serial and in a parallel plan. A change of session
-//! authorization is the one reset PostgreSQL does not apply to settings: the utility hook below
-//! resets the binding after `SET/RESET SESSION AUTHORIZATION`.
+//! authorization is the one reset PostgreSQL does not apply to settings: `after_utility`, called
+//! from the utility hook of statement.rs, resets the binding after `SET/RESET SESSION
+//! AUTHORIZATION`.
 //!
 //! The setting holds the *token*, never claims: it is verified on every use, exactly like the
 //! bearer token of `request.headers`. Writing it with `SET` is therefore no more than calling
 //! `auth.authenticate`, and cannot forge anything. It can only be set in a session (`SET`,
 //! `set_config`, a function's `SET` clause): `ALTER ROLE/DATABASE … SET`, the configuration file
 //! and connection options are refused, so that no token is stored in the catalogs.
-#![deny(unsafe_op_in_unsafe_fn)]
 
 use std::ffi::{c_char, c_void, CStr, CString};
 
 use pgrx::pg_sys;
 
 use crate::errors::AuthError;
-use crate::statement;
 
 const NAME: &CStr = c"auth.bound_token";
 
 /// The setting's value, owned by PostgreSQL's GUC machinery.
 static mut BOUND_TOKEN: *mut c_char = std::ptr::null_mut();
-static mut PREV_PROCESS_UTILITY: pg_sys::ProcessUtility_hook_type = None;
 
 /// Only a session may bind a token (see the module doc).
 #[pgrx::pg_guard]
@@ -143,57 +141,14 @@ extern "C-unwind" fn forget_binding(is_local: bool) {
     set(None, is_local);
 }
 
-/// A plain frame, like the hooks of `statement.rs` (see its module doc): an ERROR from the
-/// statement passes through untouched, and the reset runs in a guarded function.
-#[allow(clippy::too_many_arguments)] // the hook's signature
-unsafe extern "C-unwind" fn process_utility(
-    pstmt: *mut pg_sys::PlannedStmt,
-    query_string: *const c_char,
-    read_only_tree: bool,
-    context: pg_sys::ProcessUtilityContext::Type,
-    params: pg_sys::ParamListInfo,
-    query_env: *mut pg_sys::QueryEnvironment,
-    dest: *mut pg_sys::DestReceiver,
-    qc: *mut pg_sys::QueryCompletion,
-) {
-    // SAFETY: called by PostgreSQL with a valid statement; the next hook (or the standard
-    // implementation) gets exactly our arguments.
-    unsafe {
-        let authorization = session_authorization_change(pstmt);
-        match PREV_PROCESS_UTILITY {
-            Some(prev) => prev(
-                pstmt,
-                query_string,
-                read_only_tree,
-                context,
-                params,
-                query_env,
-                dest,
-                qc,
-            ),
-            None => statement::standard_process_utility(
-                pstmt,
-                query_string,
-                read_only_tree,
-                context,
-                params,
-                query_env,
-                dest,
-                qc,
-            ),
-        }
-        if let Some(is_local) = authorization {
-            // Another session user: the previous one's binding must not carry over.
-            forget_binding(is_local);
-        }
-    }
-}
-
-/// Install the utility hook; called once from `_PG_init`, chaining to any hook installed before.
-pub fn install_hook() {
-    // SAFETY: hooks are installed once, in _PG_init, before any statement runs.
-    unsafe {
-        PREV_PROCESS_UTILITY = pg_sys::ProcessUtility_hook;
-        pg_sys::ProcessUtility_hook = Some(process_utility);
-    }
+/// The utility callback of statement.rs's hook: after `SET/RESET SESSION AUTHORIZATION`, the
+/// previous session user's binding must not carry over. The reset runs in a guarded function;
+/// an ERROR in the statement skips it (and rolls the statement back anyway).
+///
+/// # Safety
+/// `pstmt` must be a valid planned utility statement.
+pub unsafe fn after_utility(pstmt: *mut pg_sys::PlannedStmt) -> Option<Box<dyn FnOnce()>> {
+    // SAFETY: the caller passes the valid statement PostgreSQL gave the hook.
+    let is_local = unsafe { session_authorization_change(pstmt) }?;
+    Some(Box::new(move || forget_binding(is_local)))
 }

@@ -6,9 +6,11 @@
 //! answer is reused within its statement while the raw input is the same (see `LastAnswer`).
 //! Anything else verifies again, from the verified-token cache.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use pg_auth_keys_core::{looks_like_jwt, uuid_bytes};
 use pgrx::prelude::*;
 use serde_json::Value;
 
@@ -91,7 +93,7 @@ fn credential_of(headers: &str) -> Option<HeaderCredential> {
     let apikey = headers.get("apikey").ok().flatten();
     Some(match (bearer, apikey) {
         // A legacy API key repeated as the bearer token is a JWT: verified as one, as before.
-        (Some(token), Some(key)) if token == key && !api_keys::looks_like_jwt(key) => {
+        (Some(token), Some(key)) if token == key && !looks_like_jwt(key) => {
             HeaderCredential::ApiKey(key.to_string())
         }
         (Some(token), _) => HeaderCredential::Token(token.to_string()),
@@ -175,7 +177,7 @@ fn with_current<R>(f: impl FnOnce(&LastAnswer) -> R) -> Result<R, AuthError> {
         let answer = derive(source, &raw, bound)?;
         let uid = answer
             .as_ref()
-            .and_then(|v| v.claims.get("sub")?.as_str().and_then(uuid_bytes));
+            .and_then(|v| v.sub()?.as_str().and_then(uuid_bytes));
         LAST.with(|l| {
             *l.borrow_mut() = Some(LastAnswer {
                 statement,
@@ -196,16 +198,18 @@ pub fn current_claims() -> Result<Option<Rc<Verified>>, AuthError> {
 }
 
 /// A value of the current claims, as text (a string as it is, other JSON printed).
-fn claim_text(select: impl for<'a> Fn(&'a tokens::Claims) -> Option<&'a Value>) -> Option<String> {
+fn claim_text(
+    select: impl for<'a> FnOnce(&'a Verified) -> Option<Cow<'a, Value>>,
+) -> Option<String> {
     let claims = current_claims().or_raise()?;
-    match select(&claims.claims)? {
+    match select(&claims)?.as_ref() {
         Value::String(s) => Some(s.clone()),
         Value::Null => None,
         other => Some(other.to_string()),
     }
 }
 
-mod auth {
+pub(crate) mod auth {
     use super::*;
 
     /// Verify `token` and bind its claims to this transaction (or, with is_local => false, to the
@@ -214,7 +218,7 @@ mod auth {
     fn authenticate(token: &str, is_local: default!(bool, true)) -> pgrx::JsonB {
         let verified = tokens::verify(token).or_raise();
         binding::bind(token, is_local).or_raise();
-        pgrx::JsonB(Value::Object(verified.claims.clone()))
+        pgrx::JsonB(Value::Object(verified.claims().into_owned()))
     }
 
     /// The current request's verified claims, or NULL when anonymous.
@@ -240,24 +244,32 @@ mod auth {
     #[pg_extern(stable, parallel_safe)]
     fn role() -> Option<String> {
         let path = settings::role_claim();
-        claim_text(|claims| path.select(claims))
+        claim_text(|v| v.role_at(&path))
     }
 
     #[pg_extern(stable, parallel_safe)]
     fn email() -> Option<String> {
-        claim_text(|claims| claims.get("email"))
+        claim_text(|v| match v.claims() {
+            Cow::Borrowed(claims) => claims.get("email").map(Cow::Borrowed),
+            Cow::Owned(claims) => claims.get("email").cloned().map(Cow::Owned),
+        })
     }
-}
 
-/// Parse the canonical 8-4-4-4-12 hex form of a UUID.
-pub(crate) fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
-    let hex: String = s.chars().filter(|c| *c != '-').collect();
-    if s.len() != 36 || hex.len() != 32 {
-        return None;
+    /// Internal: the `sub` claim of the caller's verified claims (auth.claims()), or SQLSTATE
+    /// 28000 when there are none, for `auth.sign_out`.
+    #[pg_extern(stable, parallel_unsafe, schema = "auth_private")]
+    fn _caller_subject() -> String {
+        let verified = current_claims().or_raise();
+        let sub = verified.as_ref().and_then(|v| match v.sub()? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Null | Value::String(_) => None,
+            other => Some(other.to_string()),
+        });
+        sub.ok_or_else(|| {
+            AuthError::NotAuthenticated(
+                "sign_out needs verified claims with a sub: this session is anonymous".into(),
+            )
+        })
+        .or_raise()
     }
-    let mut out = [0u8; 16];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }

@@ -8,7 +8,22 @@ use pg_auth_keys_core::{KeyError, SealError, TokenError};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
-use crate::api_keys::ApiKeyRefusal;
+/// Why a presented API key was refused (SQLSTATE 28000).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiKeyRefusal {
+    #[error("malformed api key")]
+    Malformed,
+    #[error("api key checksum mismatch")]
+    BadChecksum,
+    #[error("unknown api key")]
+    Unknown,
+    #[error("api key revoked")]
+    Revoked,
+    #[error("legacy api keys are disabled")]
+    LegacyDisabled,
+    #[error("legacy api key: {0}")]
+    LegacyToken(TokenError),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

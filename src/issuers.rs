@@ -20,25 +20,26 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use pg_auth_keys_core::{
-    self as auth_core, Alg, ClaimRules, IssuerError, IssuerKey, ParsedToken, PreparedKey,
-    TokenError, VerifyKey,
+    self as auth_core, Alg, ClaimRules, ClaimValues, IssuerError, IssuerKey, ParsedToken,
+    PreparedKey, RoleClaim, TokenError, VerifyKey,
 };
 use pgrx::prelude::*;
 use serde_json::{json, Map, Value};
 
 use crate::catalog::{self, Part};
+use crate::clock::now_secs;
 use crate::errors::{AuthError, OrRaise};
 use crate::fetch::{self, FetchPolicy};
 use crate::issuer_shared::{self, Counter};
 use crate::keyset::{self, Change};
 use crate::statement::{self, StatementId};
-use crate::{latest, settings, tokens};
+use crate::{latest, settings};
 
 /// One registered issuer as this backend sees it.
 pub struct Issuer {
     pub issuer: String,
     /// In a cell so that the claim rules can borrow it for a check without a copy
-    /// (`check_claims`).
+    /// (`check_claim_values`).
     audience: RefCell<Option<String>>,
     pub default_role: String,
     /// The last successful fetch (Unix seconds); None: never (then nothing verifies).
@@ -47,18 +48,20 @@ pub struct Issuer {
 }
 
 impl Issuer {
-    /// `auth_core::check_claims` of `claims` with `rules` as they apply to this issuer's tokens:
-    /// its audience instead of `auth.audience`, no `auth.issuer` (both are for our own tokens).
-    /// The audience is swapped in and back, not copied: this runs on every cache hit.
-    pub fn check_claims(
+    /// `auth_core::check_claim_values` of a token's kept `values` and `role` with `rules` as they
+    /// apply to this issuer's tokens: its audience instead of `auth.audience`, no `auth.issuer`
+    /// (both are for our own tokens). The audience is swapped in and back, not copied: this runs
+    /// on every cache hit.
+    pub fn check_claim_values(
         &self,
-        claims: &Map<String, Value>,
+        values: &ClaimValues,
+        role: Option<&Value>,
         rules: &mut ClaimRules,
     ) -> Result<(), TokenError> {
         let ours = rules.issuer.take();
         let mut audience = self.audience.borrow_mut();
         std::mem::swap(&mut rules.audience, &mut audience);
-        let result = auth_core::check_claims(claims, rules);
+        let result = auth_core::check_claim_values(values, role, rules);
         std::mem::swap(&mut rules.audience, &mut audience);
         rules.issuer = ours;
         result
@@ -198,8 +201,9 @@ fn read() -> Result<Issuers, AuthError> {
     })
 }
 
-/// A token of a registered issuer, verified: its claims, with the issuer's default role written
-/// where `auth.role_claim` points when the token carries no role.
+/// A token of a registered issuer, verified: its claims (the members the caller asked to keep),
+/// with the issuer's default role written where the role claim points when the token carries no
+/// role.
 pub struct IssuerToken {
     pub issuer: Rc<Issuer>,
     pub claims: Map<String, Value>,
@@ -211,18 +215,24 @@ pub struct IssuerToken {
 pub enum Route {
     /// A registered issuer's token, verified with its keys.
     Issuer(IssuerToken),
-    /// Any other token: our keys verify it. The claims when they were parsed to find out (so
-    /// that they are not parsed twice).
+    /// Any other token: our keys verify it. The claims (the members in `keep`) when they were
+    /// parsed to find out (so that they are not parsed twice).
     Ours(Option<Map<String, Value>>),
 }
 
 /// If `parsed` names a registered issuer in `iss`, verify it with that issuer's keys (and only
-/// those); every other token is left to our own keys.
-pub fn verify(issuers: &Issuers, parsed: &ParsedToken) -> Result<Route, AuthError> {
+/// those); every other token is left to our own keys. The claims are parsed keeping only the
+/// top-level members in `keep` (which must name `iss` and the first key of `role_claim`).
+pub fn verify(
+    issuers: &Issuers,
+    parsed: &ParsedToken,
+    keep: &[&str],
+    role_claim: &RoleClaim,
+) -> Result<Route, AuthError> {
     if issuers.is_empty() {
         return Ok(Route::Ours(None));
     }
-    let mut claims = parsed.claims()?;
+    let mut claims = parsed.claims_keeping(keep)?;
     let Some(issuer) = claims
         .get("iss")
         .and_then(Value::as_str)
@@ -231,7 +241,7 @@ pub fn verify(issuers: &Issuers, parsed: &ParsedToken) -> Result<Route, AuthErro
     else {
         return Ok(Route::Ours(Some(claims)));
     };
-    issuer.check_fresh(tokens::now_secs())?;
+    issuer.check_fresh(now_secs())?;
     let kid = parsed.kid().ok_or(TokenError::MissingKid)?;
     let issuer = match issuer.keys.get(kid) {
         Some(_) => issuer,
@@ -239,9 +249,8 @@ pub fn verify(issuers: &Issuers, parsed: &ParsedToken) -> Result<Route, AuthErro
     };
     let key = issuer.keys.get(kid).ok_or(TokenError::UnknownKid)?;
     parsed.verify_with(key)?;
-    let role_claim = settings::role_claim();
     let as_signed = role_claim.select(&claims).is_some();
-    auth_core::apply_default_role(&mut claims, &role_claim, &issuer.default_role)?;
+    auth_core::apply_default_role(&mut claims, role_claim, &issuer.default_role)?;
     Ok(Route::Issuer(IssuerToken {
         issuer,
         claims,
@@ -286,7 +295,7 @@ fn refetch_and_wait(issuer: &Issuer) -> Result<bool, AuthError> {
     if unsafe { pg_sys::RecoveryInProgress() } {
         return Ok(false);
     }
-    let now = tokens::now_secs();
+    let now = now_secs();
     let cooldown = settings::ISSUER_REFETCH_COOLDOWN_SECS.get() as i64;
     if !issuer_shared::request_refetch(&issuer.issuer, now, cooldown) {
         return Ok(false);

@@ -13,7 +13,7 @@ use pgrx::prelude::*;
 
 use crate::errors::{AuthError, OrRaise};
 use crate::jsonb_arg::JsonbArg;
-use crate::{catalog, kek, keyset, shmem};
+use crate::{catalog, kek, shmem};
 
 type KeyRowOut = (
     name!(kid, String),
@@ -254,11 +254,5 @@ mod auth {
         let alg = Alg::parse(alg)?;
         let key = VerifyKey::from_parts(alg, verify_key).ok()?;
         key.public_jwk(kid).map(pgrx::JsonB)
-    }
-
-    /// Marks the key set changed for this transaction (see keyset::note_change).
-    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
-    fn _keys_changed() {
-        keyset::note_change(keyset::Change::SigningKeys).or_raise();
     }
 }

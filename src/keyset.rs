@@ -37,9 +37,10 @@ use pgrx::prelude::*;
 
 use crate::catalog::{self, Part};
 use crate::errors::AuthError;
+use crate::errors::OrRaise;
 use crate::shmem::{self, KeyRow};
 use crate::statement::{self, StatementId};
-use crate::{keys, latest, root_key, tokens};
+use crate::{clock, keys, latest, root_key};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyState {
@@ -123,7 +124,7 @@ impl KeySet {
     fn retry_due(&self) -> bool {
         self.unavailable
             && (self.kek_epoch != root_key::epoch()
-                || tokens::now_secs() - self.made_at >= UNAVAILABLE_RETRY_SECS)
+                || clock::now_secs() - self.made_at >= UNAVAILABLE_RETRY_SECS)
     }
 
     pub fn get(&self, kid: &str) -> Option<&Rc<KeyEntry>> {
@@ -136,7 +137,7 @@ impl KeySet {
 
     fn from_rows(rows: &[KeyRow]) -> KeySet {
         let mut set = KeySet {
-            made_at: tokens::now_secs(),
+            made_at: clock::now_secs(),
             kek_epoch: root_key::epoch(),
             ..KeySet::default()
         };
@@ -446,4 +447,14 @@ pub fn note_change(change: Change) -> Result<(), AuthError> {
     CHANGED_IN_XACT.with(|c| c.set(true));
     LOCAL.with(|l| *l.borrow_mut() = None);
     Ok(())
+}
+
+pub(crate) mod auth {
+    use super::*;
+
+    /// Internal: marks the signing keys changed for this transaction (see `note_change`).
+    #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
+    fn _keys_changed() {
+        note_change(Change::SigningKeys).or_raise();
+    }
 }

@@ -112,7 +112,21 @@ impl Drop for PinnedSearchPath {
 /// Run `query` (no parameters; `{schema}` stands for the extension's tables' schema, see
 /// `catalog.rs`) with the latest snapshot as the owner of the extension's tables, mapping each
 /// row with `map` (rows it maps to None are skipped).
-pub fn read<T>(query: &str, mut map: impl FnMut(&Row) -> Option<T>) -> Result<Vec<T>, AuthError> {
+pub fn read<T>(query: &str, map: impl FnMut(&Row) -> Option<T>) -> Result<Vec<T>, AuthError> {
+    read_proving(query, map, None)
+}
+
+/// Proves that a snapshot sees every committed change to the table a query reads (then a
+/// parallel operation may read with it even under REPEATABLE READ); the snapshot is valid.
+pub type NewestProof = unsafe fn(pg_sys::Snapshot) -> bool;
+
+/// [`read`], but a parallel operation of a REPEATABLE READ (or SERIALIZABLE) transaction, which
+/// cannot take a newer snapshot, reads with its own when `proof` says that is the newest.
+pub fn read_proving<T>(
+    query: &str,
+    mut map: impl FnMut(&Row) -> Option<T>,
+    proof: Option<NewestProof>,
+) -> Result<Vec<T>, AuthError> {
     let relations = catalog::relations()?;
     let relid = relations.keys;
     let query = relations.query(query);
@@ -120,10 +134,19 @@ pub fn read<T>(query: &str, mut map: impl FnMut(&Row) -> Option<T>) -> Result<Ve
     let parallel = unsafe { pg_sys::IsInParallelMode() };
     // SAFETY: as above.
     if parallel && unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
-        return Err(AuthError::NotReady {
-            message: "the key set changed and cannot be reloaded by a parallel worker in a REPEATABLE READ transaction".into(),
-            hint: "retry the statement, or set max_parallel_workers_per_gather = 0".into(),
-        });
+        // SAFETY: in a parallel operation the active snapshot is the statement's (a valid MVCC
+        // snapshot the leader passed on), which is what the query below reads with.
+        let newest = proof.is_some_and(|p| unsafe { p(pg_sys::GetActiveSnapshot()) });
+        if !newest {
+            return Err(AuthError::NotReady {
+                message: if proof.is_some() {
+                    "a parallel worker of a REPEATABLE READ transaction cannot prove that it sees the newest token revocations".into()
+                } else {
+                    "the key set changed and cannot be reloaded by a parallel worker in a REPEATABLE READ transaction".into()
+                },
+                hint: "retry the statement, or set max_parallel_workers_per_gather = 0".into(),
+            });
+        }
     }
     let owner = rel_owner(relid)?;
     // As SECURITY DEFINER functions do: the caller's search_path must not choose what the query
@@ -141,7 +164,8 @@ pub fn read<T>(query: &str, mut map: impl FnMut(&Row) -> Option<T>) -> Result<Ve
                 ));
             }
             // A parallel worker cannot take a new snapshot; it uses the statement's, which in
-            // READ COMMITTED already includes every change committed before the statement began.
+            // READ COMMITTED already includes every change committed before the statement began
+            // (in REPEATABLE READ, only when proved above).
             let snapshot = if parallel {
                 pg_sys::GetActiveSnapshot()
             } else {

@@ -5,10 +5,12 @@
 
 use pgrx::prelude::*;
 
+mod api_key_set;
 mod api_keys;
 mod binding;
 mod catalog;
 mod claims;
+mod clock;
 mod errors;
 mod fetch;
 mod issuer_shared;
@@ -21,6 +23,7 @@ mod latest;
 mod planner;
 mod postgrest;
 mod rekey;
+mod revocation_commits;
 mod revocations;
 mod root_key;
 mod settings;
@@ -28,6 +31,7 @@ mod shmem;
 mod statement;
 mod stats;
 mod tokens;
+mod verified;
 mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -55,7 +59,7 @@ pgrx::extension_sql_file!(
         "api_keys",
         revocations::auth::_token_revocations_changed,
         revocations::auth::_token_revocation_target,
-        revocations::auth::_caller_subject,
+        claims::auth::_caller_subject,
     ]
 );
 pgrx::extension_sql_file!(
@@ -82,16 +86,24 @@ pub extern "C-unwind" fn _PG_init() {
     // with SQLSTATE 55000 (shmem::store) instead of running with a weaker guarantee.
     // SAFETY: reads a process global set by the postmaster.
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
-        use shmem::KEY_STORE;
-        pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);
-        use issuer_shared::ISSUERS;
-        pgrx::pg_shmem_init!(ISSUERS);
+        {
+            use shmem::KEY_STORE;
+            pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);
+        }
+        {
+            use revocation_commits::REVOCATION_COMMITS;
+            pgrx::pg_shmem_init!(REVOCATION_COMMITS = shmem::Empty);
+        }
+        {
+            use issuer_shared::ISSUERS;
+            pgrx::pg_shmem_init!(ISSUERS);
+        }
         worker::register();
     }
     binding::register();
     keyset::register_callbacks();
-    statement::install_hooks();
-    binding::install_hook();
+    revocation_commits::register_callbacks();
+    statement::install_hooks(binding::after_utility);
 }
 
 /// The extension's private schema, created by sql/bootstrap.sql (which also says why it exists).

@@ -667,7 +667,7 @@ AX15SvYoPTkvSkBD6QIDAQAB
         // so sign with the JOSE core directly, as GoTrue would.
         use pg_auth_keys_core::{Alg, SigningKey};
         let key = SigningKey::from_private(Alg::HS256, secret.as_bytes()).unwrap();
-        let exp = crate::tokens::now_secs() + 600;
+        let exp = crate::clock::now_secs() + 600;
         let claims = serde_json::json!({"role": "anon", "iss": "supabase", "exp": exp});
         let serde_json::Value::Object(claims) = claims else {
             unreachable!()

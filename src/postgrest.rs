@@ -11,7 +11,8 @@ use pg_auth_keys_core::{self as auth_core, Identity};
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
-use crate::api_keys::{self, Kind};
+use crate::api_key_set::Kind;
+use crate::api_keys;
 use crate::claims::guc;
 use crate::errors::{AuthError, OrRaise};
 use crate::{settings, tokens};
@@ -26,7 +27,7 @@ impl auth_core::Credential for ServerCredentials {
         match api_keys::verify(key) {
             Ok(entry) => Ok(Ok(Identity {
                 secret_key: entry.kind == Kind::Secret,
-                roles: vec![entry.role],
+                roles: vec![entry.role.to_string()],
             })),
             Err(AuthError::ApiKey(why)) => Ok(Err(why.to_string())),
             Err(e) => Err(e),
@@ -41,10 +42,9 @@ impl auth_core::Credential for ServerCredentials {
         };
         // The role PostgREST will switch to (auth.role_claim should equal its
         // jwt-role-claim-key), and, when the token is a legacy API key, that key's role.
-        let mut roles: Vec<String> = settings::role_claim()
-            .select(&verified.claims)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+        let mut roles: Vec<String> = verified
+            .role_at(&settings::role_claim())
+            .and_then(|role| role.as_str().map(str::to_owned))
             .into_iter()
             .collect();
         roles.extend(api_keys::legacy_key_role(token)?);

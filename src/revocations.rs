@@ -32,7 +32,7 @@ use crate::catalog::{self, Part};
 use crate::errors::{AuthError, OrRaise};
 use crate::keyset::{self, Change};
 use crate::statement::{self, StatementId};
-use crate::{claims, latest, settings, tokens};
+use crate::{latest, revocation_commits, settings};
 
 /// A copy of the revocations and its generation: a number this backend never gave another copy,
 /// so that a token checked against it need not be checked again while it is current.
@@ -95,17 +95,28 @@ fn read_rows(since: Option<u64>) -> Result<(Vec<RevocationEntry>, u64), AuthErro
            LEFT JOIN {{schema}}._token_revocations r
              ON r.expires_at OPERATOR(pg_catalog.>=) pg_catalog.now(){filter}"
     );
+    // Outside a parallel operation, make sure shared memory tracks this database's revocation
+    // commits, so that parallel workers of later REPEATABLE READ transactions can read too.
+    // SAFETY: a backend-local global.
+    if !unsafe { pg_sys::IsInParallelMode() } {
+        revocation_commits::track();
+    }
     let mut xmin = None;
-    let entries = latest::read(&query, |row| {
-        xmin = row.get::<String>(1).and_then(|x| x.parse::<u64>().ok());
-        let id = row.get::<i64>(2)?;
-        Some(RevocationEntry {
-            id,
-            kind: RevocationKind::parse(&row.get::<String>(3)?)?,
-            value: row.get::<String>(4)?,
-            issued_before: row.get::<f64>(5),
-        })
-    })?;
+    let proof: latest::NewestProof = revocation_commits::snapshot_is_newest;
+    let entries = latest::read_proving(
+        &query,
+        |row| {
+            xmin = row.get::<String>(1).and_then(|x| x.parse::<u64>().ok());
+            let id = row.get::<i64>(2)?;
+            Some(RevocationEntry {
+                id,
+                kind: RevocationKind::parse(&row.get::<String>(3)?)?,
+                value: row.get::<String>(4)?,
+                issued_before: row.get::<f64>(5),
+            })
+        },
+        Some(proof),
+    )?;
     let xmin = xmin.ok_or_else(|| {
         AuthError::Internal("reading token revocations returned no snapshot".into())
     })?;
@@ -229,7 +240,8 @@ fn keep(
     set
 }
 
-/// Entries and approximate bytes of this backend's copy, for auth.stats().
+/// Entries and heap bytes (as requested from the allocator) of this backend's copy, for
+/// auth.stats().
 pub fn held() -> (usize, usize) {
     CACHE.with(|c| {
         c.borrow()
@@ -268,6 +280,7 @@ pub(crate) mod auth {
     #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _token_revocations_changed() {
         keyset::note_change(Change::Revocations).or_raise();
+        revocation_commits::note_change();
     }
 
     /// Internal: what `auth.revoke_token` stores for `token`, read without verifying it: its
@@ -284,7 +297,7 @@ pub(crate) mod auth {
             name!(exp, Option<f64>),
         ),
     > {
-        let claims = auth_core::parse_compact(token, tokens::max_token_bytes())
+        let claims = auth_core::parse_compact(token, settings::max_token_bytes())
             .and_then(|p| p.claims())
             .map_err(|e| AuthError::BadArgument(format!("token is not a usable JWT: {e}")))
             .or_raise();
@@ -297,23 +310,5 @@ pub(crate) mod auth {
             ),
         };
         TableIterator::once((kind.to_string(), value, exp))
-    }
-
-    /// Internal: the `sub` claim of the caller's verified claims (auth.claims()), or SQLSTATE
-    /// 28000 when there are none, for `auth.sign_out`.
-    #[pg_extern(stable, parallel_unsafe, schema = "auth_private")]
-    fn _caller_subject() -> String {
-        let verified = claims::current_claims().or_raise();
-        let sub = verified.as_ref().and_then(|v| match v.claims.get("sub")? {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Null | Value::String(_) => None,
-            other => Some(other.to_string()),
-        });
-        sub.ok_or_else(|| {
-            AuthError::NotAuthenticated(
-                "sign_out needs verified claims with a sub: this session is anonymous".into(),
-            )
-        })
-        .or_raise()
     }
 }

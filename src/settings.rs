@@ -351,3 +351,8 @@ unsafe extern "C-unwind" fn check_role_claim(
     }
     false
 }
+
+/// auth.max_token_bytes: longer tokens (and presented API keys) are refused before parsing.
+pub fn max_token_bytes() -> usize {
+    MAX_TOKEN_BYTES.get().max(0) as usize
+}

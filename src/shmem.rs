@@ -37,7 +37,7 @@ pub const MAX_KEY_BYTES: usize = MAX_VERIFY_KEY_BYTES;
 const MAX_DATABASES: usize = 64;
 /// `AddinShmemInitLock`'s index in `MainLWLockArray` (src/backend/storage/lmgr/lwlocknames.txt;
 /// the same from PostgreSQL 9.6 to 18). pgrx does not export the macro.
-const ADDIN_SHMEM_INIT_LOCK: usize = 21;
+pub(crate) const ADDIN_SHMEM_INIT_LOCK: usize = 21;
 
 const LOCK_TRANCHE: &std::ffi::CStr = c"pg_auth_keys";
 const SHMEM_NAME: &std::ffi::CStr = c"pg_auth_keys key store";

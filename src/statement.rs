@@ -23,6 +23,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void};
+use std::sync::OnceLock;
 
 use pgrx::pg_sys;
 
@@ -64,7 +65,7 @@ unsafe extern "C-unwind" {
     #[link_name = "standard_ExecutorFinish"]
     fn standard_executor_finish(query_desc: *mut pg_sys::QueryDesc);
     #[link_name = "standard_ProcessUtility"]
-    pub(crate) fn standard_process_utility(
+    fn standard_process_utility(
         pstmt: *mut pg_sys::PlannedStmt,
         query_string: *const c_char,
         read_only_tree: bool,
@@ -109,6 +110,9 @@ fn leave() {
 
 unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: c_int) {
     begin_if_top_level();
+    // SAFETY: PostgreSQL calls this hook with valid arguments, which go unchanged to the hook
+    // installed before ours (set once in `install_hooks`, before any statement) or to the
+    // standard function it replaces.
     unsafe {
         match PREV_EXECUTOR_START {
             Some(prev) => prev(query_desc, eflags),
@@ -125,6 +129,9 @@ unsafe extern "C-unwind" fn executor_run(
     execute_once: bool,
 ) {
     enter();
+    // SAFETY: PostgreSQL calls this hook with valid arguments, which go unchanged to the hook
+    // installed before ours (set once in `install_hooks`, before any statement) or to the
+    // standard function it replaces.
     unsafe {
         match PREV_EXECUTOR_RUN {
             Some(prev) => prev(query_desc, direction, count, execute_once),
@@ -142,6 +149,9 @@ unsafe extern "C-unwind" fn executor_run(
     count: u64,
 ) {
     enter();
+    // SAFETY: PostgreSQL calls this hook with valid arguments, which go unchanged to the hook
+    // installed before ours (set once in `install_hooks`, before any statement) or to the
+    // standard function it replaces.
     unsafe {
         match PREV_EXECUTOR_RUN {
             Some(prev) => prev(query_desc, direction, count),
@@ -153,6 +163,9 @@ unsafe extern "C-unwind" fn executor_run(
 
 unsafe extern "C-unwind" fn executor_finish(query_desc: *mut pg_sys::QueryDesc) {
     enter();
+    // SAFETY: PostgreSQL calls this hook with valid arguments, which go unchanged to the hook
+    // installed before ours (set once in `install_hooks`, before any statement) or to the
+    // standard function it replaces.
     unsafe {
         match PREV_EXECUTOR_FINISH {
             Some(prev) => prev(query_desc),
@@ -173,8 +186,15 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
+    // SAFETY: PostgreSQL passes a valid statement; the callback only reads it.
+    let after = UTILITY_CALLBACK
+        .get()
+        .and_then(|callback| unsafe { callback(pstmt) });
     begin_if_top_level();
     enter();
+    // SAFETY: PostgreSQL calls this hook with valid arguments, which go unchanged to the hook
+    // installed before ours (set once in `install_hooks`, before any statement) or to the
+    // standard function it replaces.
     unsafe {
         match PREV_PROCESS_UTILITY {
             Some(prev) => prev(
@@ -200,6 +220,9 @@ unsafe extern "C-unwind" fn process_utility(
         }
     }
     leave();
+    if let Some(after) = after {
+        after();
+    }
 }
 
 unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
@@ -249,8 +272,23 @@ unsafe extern "C-unwind" fn subxact_callback(
     });
 }
 
+/// What another module does about utility statements, through this module's one
+/// `ProcessUtility` hook: called with each statement before it runs; what it returns runs after
+/// the statement completed (an ERROR skips it).
+///
+/// # Safety
+/// Called with the valid `PlannedStmt` PostgreSQL passed to the hook.
+pub type UtilityCallback = unsafe fn(*mut pg_sys::PlannedStmt) -> Option<Box<dyn FnOnce()>>;
+
+static UTILITY_CALLBACK: OnceLock<UtilityCallback> = OnceLock::new();
+
 /// Install the hooks; called once from `_PG_init`, chaining to any hook installed before.
-pub fn install_hooks() {
+/// `on_utility` is the utility callback (binding.rs: a change of session authorization).
+pub fn install_hooks(on_utility: UtilityCallback) {
+    let _ = UTILITY_CALLBACK.set(on_utility);
+    // SAFETY: called once from _PG_init, before any statement runs and in the backend's only
+    // thread: the previous hooks are saved before ours replace them, and the callbacks are plain
+    // functions that live for the whole process.
     unsafe {
         PREV_EXECUTOR_START = pg_sys::ExecutorStart_hook;
         pg_sys::ExecutorStart_hook = Some(executor_start);

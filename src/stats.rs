@@ -9,7 +9,8 @@ mod auth {
     use super::*;
 
     /// Counters since server start: verifications by outcome and reason, token-cache hits and
-    /// misses, key-set loads, the key-set generation and the shared memory taken.
+    /// misses, key-set loads, the key-set generation, the shared memory taken, and what this
+    /// backend holds of the token revocations and API keys.
     #[pg_extern(volatile, parallel_safe)]
     fn stats() -> pgrx::JsonB {
         let store = shmem::store().or_raise();
@@ -33,6 +34,10 @@ mod auth {
         let (entries, bytes) = crate::revocations::held();
         out.insert("token_revocations".into(), entries.into());
         out.insert("token_revocation_bytes".into(), bytes.into());
+        // This backend's copy of the API keys (each backend holds one; api_key_set.rs).
+        let (keys, bytes) = crate::api_key_set::held();
+        out.insert("api_keys".into(), keys.into());
+        out.insert("api_key_bytes".into(), bytes.into());
         for (name, value) in crate::issuer_shared::counters() {
             out.insert(name.to_string(), value.into());
         }

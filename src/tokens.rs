@@ -9,145 +9,39 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::rc::Rc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use pg_auth_keys_core::{
-    self as auth_core, Alg, ClaimRules, RevocationSet, RoleClaim, RoleList, TokenError,
+    self as auth_core, Alg, ClaimRules, RevocationSet, RoleClaim, RoleClaimStep, RoleList,
+    TokenError,
 };
 use pgrx::prelude::*;
 use revocations::Revocations;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use crate::clock::now_secs;
 use crate::errors::{AuthError, OrRaise};
-use crate::issuers::{self, Issuer, Issuers};
+use crate::issuers::{self, Issuers};
 use crate::jsonb_arg::JsonbArg;
 use crate::keyset::{self, KeySet};
 use crate::revocations;
 use crate::settings;
 use crate::shmem::{self, Stat};
 use crate::statement::{self, StatementId};
-use crate::{api_keys, keys};
+use crate::{api_key_set, keys};
 
-pub type Claims = Map<String, Value>;
-
-/// A token whose signature verified with a trusted key.
-pub struct Verified {
-    pub claims: Claims,
-    /// A legacy anon / service_role API key (a token of the legacy secret with one of those
-    /// roles): exempt from auth.max_token_lifetime, since those keys are ten-year JWTs.
-    legacy_api_key: bool,
-    /// The registered third-party issuer whose key verified it (issuers.rs); None: our own key.
-    issuer: Option<Rc<Issuer>>,
-    /// SHA-256 of the whole token, computed when a revocation by hash must be checked.
-    hash: std::cell::OnceCell<[u8; 32]>,
-    /// The generation of the revocations (revocations.rs) this token was last found unrevoked
-    /// in (0: never): a cache hit checks again only when the revocations changed.
-    unrevoked_in: std::cell::Cell<u64>,
-    /// The auth.max_token_lifetime this token (one with `iat`, whose check does not depend on
-    /// the time) was found within (-1: never).
-    within_lifetime: std::cell::Cell<i32>,
-    /// The claims as a flat jsonb value, encoded on first use: a cache hit returns a copy of it
-    /// instead of cloning the map, printing it as text and parsing that with jsonb_in.
-    jsonb: std::cell::OnceCell<Box<[u8]>>,
-}
-
-impl Verified {
-    pub fn new(claims: Claims) -> Verified {
-        Verified {
-            claims,
-            legacy_api_key: false,
-            issuer: None,
-            hash: std::cell::OnceCell::new(),
-            unrevoked_in: std::cell::Cell::new(0),
-            within_lifetime: std::cell::Cell::new(-1),
-            jsonb: std::cell::OnceCell::new(),
-        }
-    }
-
-    /// Claims parsed from a verified token's `payload`, which is their JSON text: jsonb is
-    /// made from that text directly (no clone of the map, no printing it again).
-    fn from_payload(claims: Claims, payload: &[u8]) -> Verified {
-        let v = Verified::new(claims);
-        // Valid JSON has no NUL byte; if it had one, to_jsonb would encode from the map instead.
-        if let Ok(text) = std::ffi::CString::new(payload) {
-            // SAFETY: called inside a transaction, where jsonb_in may run.
-            let _ = v.jsonb.set(unsafe { jsonb_from_text(&text) });
-        }
-        v
-    }
-
-    /// The claims as jsonb, in the current memory context.
-    pub fn to_jsonb(&self) -> ClaimsJsonb {
-        let bytes = self.jsonb.get_or_init(|| {
-            let text = serde_json::to_string(&self.claims).expect("a map of JSON values prints");
-            let text = std::ffi::CString::new(text).expect("printed JSON has no NUL byte");
-            // SAFETY: called inside a transaction, where jsonb_in may run.
-            unsafe { jsonb_from_text(&text) }
-        });
-        // SAFETY: a fresh palloc'd buffer of exactly `bytes.len()` bytes receives a copy of a
-        // complete jsonb varlena, which PostgreSQL then owns as the returned datum.
-        unsafe {
-            let p = pg_sys::palloc(bytes.len()) as *mut u8;
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-            ClaimsJsonb(pg_sys::Datum::from(p))
-        }
-    }
-}
-
-/// jsonb_in of `text`, copied out of the memory context it was made in.
-///
-/// # Safety
-/// Must run inside a transaction (jsonb_in may raise an ERROR, which pgrx turns into a panic).
-unsafe fn jsonb_from_text(text: &std::ffi::CStr) -> Box<[u8]> {
-    // SAFETY: jsonb_in returns a palloc'd varlena, read for its full size before it is freed.
-    unsafe {
-        let datum = pgrx::fcinfo::direct_function_call_as_datum(
-            pg_sys::jsonb_in,
-            &[Some(pg_sys::Datum::from(text.as_ptr()))],
-        )
-        .expect("jsonb_in returns a value");
-        let p = datum.cast_mut_ptr::<pg_sys::varlena>();
-        let bytes: Box<[u8]> =
-            std::slice::from_raw_parts(p as *const u8, pgrx::varlena::varsize_any(p)).into();
-        pg_sys::pfree(p.cast());
-        bytes
-    }
-}
-
-/// A jsonb datum made by [`Verified::to_jsonb`], returned to SQL as it is.
-pub struct ClaimsJsonb(pg_sys::Datum);
-
-// SAFETY: the datum is a complete jsonb varlena palloc'd in the function's memory context, which
-// is what a function returning jsonb hands back.
-unsafe impl pgrx::callconv::BoxRet for ClaimsJsonb {
-    unsafe fn box_into<'fcx>(
-        self,
-        fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
-    ) -> pgrx::datum::Datum<'fcx> {
-        // SAFETY: as above; the datum is returned as it is.
-        unsafe { fcinfo.return_raw_datum(self.0) }
-    }
-}
-pgrx::impl_sql_translatable!(ClaimsJsonb, "jsonb");
+pub use crate::verified::{Claims, ClaimsJsonb, Verified};
 
 struct TokenCache {
     set: Option<Rc<KeySet>>,
     issuers: Option<Rc<Issuers>>,
-    /// Keyed on the exact token text. FxHash, not SipHash: only tokens that verified are ever
-    /// inserted, and nobody can make valid tokens collide on purpose (SipHash was 7% of a cold
-    /// HS256 verification).
-    entries: HashMap<String, Rc<Verified>, BuildHasherDefault<rustc_hash::FxHasher>>,
+    /// Keyed on the exact token text (the entry's own copy, shared). FxHash, not SipHash: only
+    /// tokens that verified are ever inserted, and nobody can make valid tokens collide on
+    /// purpose (SipHash was 7% of a cold HS256 verification).
+    entries: HashMap<Rc<str>, Rc<Verified>, BuildHasherDefault<rustc_hash::FxHasher>>,
 }
 
 thread_local! {
     static CACHE: RefCell<TokenCache> = RefCell::new(TokenCache { set: None, issuers: None, entries: HashMap::default() });
-}
-
-pub fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 pub fn claim_rules() -> ClaimRules {
@@ -169,15 +63,16 @@ thread_local! {
 /// Check `v`'s claims with `rules`: a third-party issuer's token with its own audience (and no
 /// auth.audience / auth.issuer, which are for our tokens), after the staleness of its keys.
 fn check_claims_with(v: &Verified, rules: &mut ClaimRules) -> Result<(), TokenError> {
+    let role = v.role_at(&rules.role_claim);
     let Some(issuer) = &v.issuer else {
-        return auth_core::check_claims(&v.claims, rules);
+        return auth_core::check_claim_values(&v.values, role.as_deref(), rules);
     };
     issuer.check_fresh(rules.now)?;
-    issuer.check_claims(&v.claims, rules)
+    issuer.check_claim_values(&v.values, role.as_deref(), rules)
 }
 
-/// Check `v`'s claims with the running statement's rules at the current time.
-fn check_claims_now(v: &Verified) -> Result<(), TokenError> {
+/// Call `f` with the running statement's rules at the current time.
+fn with_rules_now<R>(f: impl FnOnce(&mut ClaimRules) -> R) -> R {
     let statement = statement::current();
     RULES.with(|r| {
         let mut r = r.borrow_mut();
@@ -186,20 +81,25 @@ fn check_claims_now(v: &Verified) -> Result<(), TokenError> {
         }
         let (_, rules) = r.as_mut().expect("set above");
         rules.now = now_secs();
-        check_claims_with(v, rules)
+        f(rules)
     })
+}
+
+/// Check `v`'s claims with the running statement's rules at the current time.
+fn check_claims_now(v: &Verified) -> Result<(), TokenError> {
+    with_rules_now(|rules| check_claims_with(v, rules))
 }
 
 /// A token minted from an API key (`auth.api_key_token`: an `api_key_id` claim) is valid only
 /// while that key is registered, unrevoked and usable; checked on every verification, cache hits
 /// included, against this statement's API keys (read again when they change).
-fn check_api_key_claim(claims: &Claims) -> Result<(), AuthError> {
-    let Some(id) = claims.get("api_key_id") else {
+fn check_api_key_claim(v: &Verified) -> Result<(), AuthError> {
+    let Some(id) = &v.api_key_id else {
         return Ok(());
     };
-    let id = id.as_str().and_then(crate::claims::uuid_bytes);
+    let id = id.as_str().and_then(auth_core::uuid_bytes);
     match id {
-        Some(id) if api_keys::is_live(&id)? => Ok(()),
+        Some(id) if api_key_set::current()?.is_live(&id) => Ok(()),
         _ => Err(TokenError::ApiKeyRevoked.into()),
     }
 }
@@ -207,27 +107,26 @@ fn check_api_key_claim(claims: &Claims) -> Result<(), AuthError> {
 /// The claim rules and the API-key rule, now.
 fn check_now(v: &Verified) -> Result<(), AuthError> {
     check_claims_now(v)?;
-    check_api_key_claim(&v.claims)
-}
-
-pub(crate) fn max_token_bytes() -> usize {
-    settings::MAX_TOKEN_BYTES.get().max(0) as usize
+    check_api_key_claim(v)
 }
 
 /// Signature-only verification: parse, find the trusted key, check the signature. A refusal is
 /// `AuthError::Token`; any other error (the API keys could not be read) propagates as itself,
 /// never as a refusal or an acceptance.
-fn verify_signature(set: &KeySet, token: &str) -> Result<auth_core::ParsedToken, AuthError> {
-    let parsed = auth_core::parse_compact(token, max_token_bytes())?;
+fn verify_signature<'t>(
+    set: &KeySet,
+    token: &'t str,
+) -> Result<auth_core::ParsedToken<'t>, AuthError> {
+    let parsed = auth_core::parse_compact(token, settings::max_token_bytes())?;
     verify_parsed(set, token, parsed)
 }
 
 /// [`verify_signature`] of a parsed token.
-fn verify_parsed(
+fn verify_parsed<'t>(
     set: &KeySet,
     token: &str,
-    parsed: auth_core::ParsedToken,
-) -> Result<auth_core::ParsedToken, AuthError> {
+    parsed: auth_core::ParsedToken<'t>,
+) -> Result<auth_core::ParsedToken<'t>, AuthError> {
     let entry = match parsed.kid() {
         Some(kid) => set.get(kid).ok_or(TokenError::UnknownKid)?,
         // Only the legacy HS256 secret verifies tokens without a kid (contract §2).
@@ -241,7 +140,7 @@ fn verify_parsed(
     parsed.verify_with(key)?;
     // A legacy anon / service_role API key that was revoked or disabled is refused although its
     // signature is valid (contract §4). Only tokens of the legacy secret can be such keys.
-    if entry.is_legacy && api_keys::legacy_token_refused(token)? {
+    if entry.is_legacy && api_key_set::current()?.legacy_refused(&auth_core::api_key_hash(token)) {
         return Err(TokenError::Disabled.into());
     }
     Ok(parsed)
@@ -256,7 +155,7 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
         hint: "import it first with auth.migrate_legacy_secret(secret)".into(),
     })?;
     let check = || -> Result<Claims, TokenError> {
-        let parsed = auth_core::parse_compact(jwt, max_token_bytes())?;
+        let parsed = auth_core::parse_compact(jwt, settings::max_token_bytes())?;
         if parsed.kid().is_some_and(|kid| kid != legacy.kid) {
             return Err(TokenError::UnknownKid);
         }
@@ -279,32 +178,40 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
 }
 
 fn verify_uncached(set: &KeySet, issuers: &Issuers, token: &str) -> Result<Verified, AuthError> {
-    let parsed = auth_core::parse_compact(token, max_token_bytes())?;
+    let parsed = auth_core::parse_compact(token, settings::max_token_bytes())?;
+    let role_path = with_rules_now(|rules| crate::verified::shared_path(&rules.role_claim));
+    // One pass over the payload: every check of `claims()`, only the members kept built.
+    let mut keep = crate::verified::KEPT.to_vec();
+    if let Some(RoleClaimStep::Key(first)) = role_path.steps().first() {
+        keep.push(first);
+    }
     // A registered issuer's token verifies with its keys only; every other with ours only.
-    let claims = match issuers::verify(issuers, &parsed)? {
+    let claims = match issuers::verify(issuers, &parsed, &keep, &role_path)? {
         issuers::Route::Issuer(t) => {
-            let mut verified = if t.as_signed {
-                Verified::from_payload(t.claims, parsed.payload())
-            } else {
-                Verified::new(t.claims)
-            };
-            verified.issuer = Some(t.issuer);
-            return Ok(verified);
+            return Ok(Verified::from_issuer_token(
+                t.claims,
+                role_path,
+                Rc::from(token),
+                parsed.payload(),
+                t.issuer,
+                t.as_signed,
+            ));
         }
         issuers::Route::Ours(claims) => claims,
     };
     let parsed = verify_parsed(set, token, parsed)?;
     let claims = match claims {
         Some(claims) => claims,
-        None => parsed.claims()?,
+        None => parsed.claims_keeping(&keep)?,
     };
-    let mut verified = Verified::from_payload(claims, parsed.payload());
-    verified.legacy_api_key = is_legacy_api_key(set, &parsed, &verified.claims);
+    let legacy_api_key = is_legacy_api_key(set, &parsed, &claims);
+    let mut verified = Verified::from_token(claims, role_path, Rc::from(token), parsed.payload());
+    verified.legacy_api_key = legacy_api_key;
     Ok(verified)
 }
 
 /// Signed by the legacy secret (no kid verifies only with it) with role anon or service_role.
-fn is_legacy_api_key(set: &KeySet, parsed: &auth_core::ParsedToken, claims: &Claims) -> bool {
+fn is_legacy_api_key(set: &KeySet, parsed: &auth_core::ParsedToken<'_>, claims: &Claims) -> bool {
     let legacy = match parsed.kid() {
         Some(kid) => set.get(kid).is_some_and(|e| e.is_legacy),
         None => true,
@@ -322,13 +229,14 @@ fn check_lifetime_now(v: &Verified) -> Result<(), TokenError> {
     if v.legacy_api_key || v.within_lifetime.get() == max {
         return Ok(());
     }
-    auth_core::check_lifetime(
-        &v.claims,
+    auth_core::check_lifetime_of(
+        v.values.exp.as_f64(),
+        v.values.iat.as_f64(),
         now_secs(),
         settings::LEEWAY_SECS.get() as i64,
         max as i64,
     )?;
-    if v.claims.get("iat").is_some_and(Value::is_number) {
+    if v.has_numeric_iat() {
         v.within_lifetime.set(max);
     }
     Ok(())
@@ -336,9 +244,11 @@ fn check_lifetime_now(v: &Verified) -> Result<(), TokenError> {
 
 /// The id of the revocation entry that refuses `v` (the token `token`), if any.
 pub fn revoked_by(revoked: &RevocationSet, v: &Verified, token: Option<&str>) -> Option<i64> {
-    revoked.matching(&v.claims, || {
-        *v.hash
-            .get_or_init(|| token.map(auth_core::api_key_hash).unwrap_or([0; 32]))
+    if revoked.is_empty() {
+        return None;
+    }
+    revoked.matching(&v.revocation_claims(), || {
+        token.map(auth_core::api_key_hash).unwrap_or([0; 32])
     })
 }
 
@@ -403,9 +313,12 @@ fn verify_with_cache(
         return Ok(v);
     }
     store.count(Stat::TokenCacheMiss);
-    let verified = Rc::new(verify_uncached(set, issuers, token)?);
+    let mut verified = verify_uncached(set, issuers, token)?;
     check_now(&verified)?;
     check_not_revoked(revoked, &verified, token)?;
+    // From here on the entry answers from what it kept (src/verified.rs), cached or not.
+    verified.slim();
+    let verified = Rc::new(verified);
     if capacity > 0 {
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
@@ -413,7 +326,8 @@ fn verify_with_cache(
                 // Bounded by clearing: simple, and a full cache of live tokens refills quickly.
                 c.entries.clear();
             }
-            c.entries.insert(token.to_string(), verified.clone());
+            let key = verified.token().unwrap_or_else(|| Rc::from(token));
+            c.entries.insert(key, verified.clone());
         });
     }
     Ok(verified)
@@ -476,7 +390,7 @@ fn holds_nul(v: &Value) -> bool {
 /// What a person in psql wants to know about a token; never raises for a bad token.
 pub fn inspect(token: &str) -> Result<Value, AuthError> {
     let set = keyset::current()?;
-    let small = token.len() <= max_token_bytes();
+    let small = token.len() <= settings::max_token_bytes();
     let mut parts = token.split('.');
     let header = if small {
         peek_json(parts.next())
@@ -501,7 +415,7 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
     let mut revocation = Value::Null;
     let outcome = verify_uncached(&set, &issuers, token).and_then(|v| {
         check_claims_with(&v, &mut claim_rules())?;
-        check_api_key_claim(&v.claims)?;
+        check_api_key_claim(&v)?;
         check_lifetime_now(&v)?;
         if let Some(id) = revoked_by(&revoked.set, &v, Some(token)) {
             revocation = json!({ "id": id });

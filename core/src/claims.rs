@@ -44,19 +44,87 @@ impl ClaimRules {
     }
 }
 
-fn numeric(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, TokenError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or(TokenError::BadClaimType(name)),
-        Some(_) => Err(TokenError::BadClaimType(name)),
+/// A NumericDate member (`exp`, `nbf`, `iat`) as found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NumericClaim {
+    Absent,
+    Number(f64),
+    /// Present but not a JSON number.
+    NotNumber,
+}
+
+impl NumericClaim {
+    fn of(claims: &Map<String, Value>, name: &str) -> NumericClaim {
+        match claims.get(name) {
+            None => NumericClaim::Absent,
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .map_or(NumericClaim::NotNumber, NumericClaim::Number),
+            Some(_) => NumericClaim::NotNumber,
+        }
+    }
+
+    /// The value when it is a number (what `Value::as_f64` gives).
+    pub fn as_f64(self) -> Option<f64> {
+        match self {
+            NumericClaim::Number(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn checked(self, name: &'static str) -> Result<Option<f64>, TokenError> {
+        match self {
+            NumericClaim::Absent => Ok(None),
+            NumericClaim::Number(v) => Ok(Some(v)),
+            NumericClaim::NotNumber => Err(TokenError::BadClaimType(name)),
+        }
+    }
+}
+
+/// The members of a claims set that [`check_claims`] reads, except the role: taken out once, so
+/// that a verified token can be checked again (a cache hit, at another time or under other
+/// settings) without keeping its whole claims set. The role is selected by the caller, since
+/// its path is a setting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimValues {
+    pub exp: NumericClaim,
+    pub nbf: NumericClaim,
+    pub iat: NumericClaim,
+    aud: Option<Value>,
+    iss: Option<Value>,
+}
+
+impl ClaimValues {
+    pub fn of(claims: &Map<String, Value>) -> ClaimValues {
+        ClaimValues {
+            exp: NumericClaim::of(claims, "exp"),
+            nbf: NumericClaim::of(claims, "nbf"),
+            iat: NumericClaim::of(claims, "iat"),
+            aud: claims.get("aud").cloned(),
+            iss: claims.get("iss").cloned(),
+        }
     }
 }
 
 /// Check `claims` against `rules`; the first failing rule is returned.
 pub fn check_claims(claims: &Map<String, Value>, rules: &ClaimRules) -> Result<(), TokenError> {
-    let exp = numeric(claims, "exp")?.ok_or(TokenError::MissingExp)?;
-    let nbf = numeric(claims, "nbf")?;
-    let iat = numeric(claims, "iat")?;
+    check_claim_values(
+        &ClaimValues::of(claims),
+        rules.role_claim.select(claims),
+        rules,
+    )
+}
+
+/// [`check_claims`] on the values taken out of a claims set and its role claim as `rules.role_claim`
+/// selects it (None: absent).
+pub fn check_claim_values(
+    values: &ClaimValues,
+    role: Option<&Value>,
+    rules: &ClaimRules,
+) -> Result<(), TokenError> {
+    let exp = values.exp.checked("exp")?.ok_or(TokenError::MissingExp)?;
+    let nbf = values.nbf.checked("nbf")?;
+    let iat = values.iat.checked("iat")?;
     // i64 -> f64 is exact for any realistic time; the loss above 2^53 cannot overflow.
     let now = rules.now as f64;
     let leeway = rules.leeway.max(0) as f64;
@@ -70,7 +138,7 @@ pub fn check_claims(claims: &Map<String, Value>, rules: &ClaimRules) -> Result<(
         return Err(TokenError::IssuedInFuture);
     }
 
-    let audiences: Option<Vec<&str>> = match claims.get("aud") {
+    let audiences: Option<Vec<&str>> = match &values.aud {
         None => None,
         Some(Value::String(s)) => Some(vec![s.as_str()]),
         Some(Value::Array(items)) => Some(
@@ -87,7 +155,7 @@ pub fn check_claims(claims: &Map<String, Value>, rules: &ClaimRules) -> Result<(
         }
     }
 
-    let iss = match claims.get("iss") {
+    let iss = match &values.iss {
         None => None,
         Some(Value::String(s)) => Some(s.as_str()),
         Some(_) => return Err(TokenError::BadClaimType("iss")),
@@ -99,7 +167,7 @@ pub fn check_claims(claims: &Map<String, Value>, rules: &ClaimRules) -> Result<(
     }
 
     // Whatever the path selects, at any depth: PostgREST switches to the role it finds there.
-    if let Some(role) = rules.role_claim.select(claims) {
+    if let Some(role) = role {
         let allowed = role
             .as_str()
             .is_some_and(|r| rules.allowed_roles.contains(r));
@@ -108,4 +176,53 @@ pub fn check_claims(claims: &Map<String, Value>, rules: &ClaimRules) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The 16 bytes of a UUID written as 32 hex digits (either case) and four hyphens, 36
+/// characters in all (the canonical 8-4-4-4-12 form, and the hyphen placements PostgreSQL's
+/// `uuid` input also accepts); None for any other text. Claims carry UUIDs as text (`sub`,
+/// `api_key_id`).
+pub fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
+    let b = s.as_bytes();
+    if b.len() != 36 || b.iter().filter(|&&c| c == b'-').count() != 4 {
+        return None;
+    }
+    let mut hex = b.iter().filter(|&&c| c != b'-');
+    let mut out = [0u8; 16];
+    for byte in out.iter_mut() {
+        let hi = char::from(*hex.next()?).to_digit(16)?;
+        let lo = char::from(*hex.next()?).to_digit(16)?;
+        *byte = u8::try_from(hi * 16 + lo).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod uuid_tests {
+    use super::uuid_bytes;
+
+    #[test]
+    fn canonical_uuids_only() {
+        let id = uuid_bytes("00112233-4455-6677-8899-AaBbCcDdEeFf").unwrap();
+        assert_eq!(
+            id,
+            [
+                0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+                0xee, 0xff
+            ]
+        );
+        assert_eq!(uuid_bytes("0011223-34455-6677-8899-aabbccddeeff"), Some(id));
+        for bad in [
+            "",
+            "00112233445566778899aabbccddeeff",
+            "00112233-4455-6677-8899-aabbccddeef",
+            "00112233-4455-6677-8899-aabbccddeefg",
+            "--112233-4455-6677-8899-aabbccddeeff",
+            "00112233-4455-6677-8899-aabbccddee-f",
+            "+0112233-4455-6677-8899-aabbccddeeff",
+            "00112233-4455-6677-8899-aabbccddeeéf",
+        ] {
+            assert_eq!(uuid_bytes(bad), None, "{bad}");
+        }
+    }
 }

@@ -34,16 +34,204 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match StrictSeed.deserialize(&mut de) {
         Ok(v) => v,
-        Err(e) if e.is_data() && e.to_string().starts_with(DUPLICATE) => {
-            return Err(JsonError::Duplicate)
-        }
-        Err(e) if e.is_data() && e.to_string().starts_with(NUL) => return Err(JsonError::Nul),
-        Err(_) => return Err(JsonError::Syntax),
+        Err(e) => return Err(classify(&e)),
     };
     de.end().map_err(|_| JsonError::Syntax)?;
     match value {
         Value::Object(map) => Ok(map),
         _ => Err(JsonError::NotObject),
+    }
+}
+
+/// [`parse_object`]'s checks in one pass that keeps only the top-level members named in `keep`:
+/// the same input is refused with the same error, and the members kept are the ones
+/// `parse_object` would return. The others are checked (duplicates at any depth, U+0000, UTF-8,
+/// nesting) without being built, so a verified token's claims cost no map of everything.
+pub fn parse_object_keeping(bytes: &[u8], keep: &[&str]) -> Result<Map<String, Value>, JsonError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let kept = match de.deserialize_any(KeepingVisitor { keep }) {
+        Ok(v) => v,
+        Err(e) => return Err(classify(&e)),
+    };
+    de.end().map_err(|_| JsonError::Syntax)?;
+    kept.ok_or(JsonError::NotObject)
+}
+
+fn classify(e: &serde_json::Error) -> JsonError {
+    if e.is_data() && e.to_string().starts_with(DUPLICATE) {
+        JsonError::Duplicate
+    } else if e.is_data() && e.to_string().starts_with(NUL) {
+        JsonError::Nul
+    } else {
+        JsonError::Syntax
+    }
+}
+
+/// The top level of [`parse_object_keeping`]: an object gives `Some(kept members)`; any other
+/// value is checked like [`StrictVisitor`] does and gives None (not an object).
+struct KeepingVisitor<'k> {
+    keep: &'k [&'k str],
+}
+
+impl<'de> Visitor<'de> for KeepingVisitor<'_> {
+    type Value = Option<Map<String, Value>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        StrictVisitor.visit_f64(v).map(|_| None)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        no_nul(v).map(|_| None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element_seed(CheckSeed)?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Map::new();
+        let mut seen = Names::default();
+        while let Some(key) = map.next_key::<KeyText<'de>>()? {
+            let key = key.0;
+            no_nul(&key)?;
+            seen.insert_new(key.clone())?;
+            if self.keep.contains(&key.as_ref()) {
+                out.insert(key.into_owned(), map.next_value_seed(StrictSeed)?);
+            } else {
+                map.next_value_seed(CheckSeed)?;
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+/// A member name, borrowed from the input when it has no escapes.
+struct KeyText<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for KeyText<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KeyText<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<KeyText<'de>, E> {
+                Ok(KeyText(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<KeyText<'de>, E> {
+                Ok(KeyText(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<KeyText<'de>, E> {
+                Ok(KeyText(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The member names of one object so far: a list while short, a set when an object is large
+/// (hostile input must not cost quadratic time).
+#[derive(Default)]
+struct Names<'de> {
+    list: Vec<std::borrow::Cow<'de, str>>,
+    set: std::collections::HashSet<std::borrow::Cow<'de, str>>,
+}
+
+impl<'de> Names<'de> {
+    const LIST_MAX: usize = 16;
+
+    fn insert_new<E: de::Error>(&mut self, name: std::borrow::Cow<'de, str>) -> Result<(), E> {
+        let new = if self.set.is_empty() && self.list.len() < Self::LIST_MAX {
+            if self.list.contains(&name) {
+                false
+            } else {
+                self.list.push(name);
+                true
+            }
+        } else {
+            if self.set.is_empty() {
+                self.set.extend(self.list.drain(..));
+            }
+            self.set.insert(name)
+        };
+        if new {
+            Ok(())
+        } else {
+            Err(E::custom(DUPLICATE))
+        }
+    }
+}
+
+/// Checks a value as [`StrictSeed`] does, building nothing.
+struct CheckSeed;
+
+impl<'de> DeserializeSeed<'de> for CheckSeed {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(CheckVisitor)
+    }
+}
+
+struct CheckVisitor;
+
+impl<'de> Visitor<'de> for CheckVisitor {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        StrictVisitor.visit_f64(v).map(|_| ())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        no_nul(v)
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(CheckSeed)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = Names::default();
+        while let Some(key) = map.next_key::<KeyText<'de>>()? {
+            no_nul(&key.0)?;
+            seen.insert_new(key.0)?;
+            map.next_value_seed(CheckSeed)?;
+        }
+        Ok(())
     }
 }
 
@@ -314,6 +502,65 @@ mod tests {
         ] {
             assert!(!numbers_survive_doubles(lossy), "{lossy}");
         }
+    }
+
+    /// parse_object_keeping refuses what parse_object refuses, with the same error, and keeps
+    /// exactly the named members of what it accepts.
+    #[test]
+    fn keeping_agrees_with_parse_object() {
+        let inputs: &[&[u8]] = &[
+            br#"{"a":1,"b":[true,null,"x",{"c":-2.5}]}"#,
+            b"[]",
+            b"\"x\"",
+            b"null",
+            b"",
+            b"{} {}",
+            b"{}x",
+            b"{\"a\":\"\xff\"}",
+            br#"{"alg":"ES256","alg":"none"}"#,
+            br#"{"alg":"ES256","\u0061lg":"none"}"#,
+            br#"{"x":{"a":1,"a":1}}"#,
+            br#"{"x":[{"a":1,"a":2}]}"#,
+            br#"[{"a":1,"a":2}]"#,
+            br#"["\u0000"]"#,
+            br#"{"a":"\ud800"}"#,
+            br#"{"a":"x\u0000y"}"#,
+            br#"{"a\u0000":1}"#,
+            br#"{"a":1e400}"#,
+            br#"{"exp":1,"sub":"s","x":{"y":[1,{"z":"\u00e9"}]},"aud":["a","b"],"role":"r"}"#,
+        ];
+        let many: String = format!(
+            "{{{}}}",
+            (0..40)
+                .map(|i| format!("\"k{i}\":{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let many_dup = many.replace("\"k39\"", "\"k3\"");
+        let deep = format!("{}{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+        let keep = ["a", "exp", "sub", "aud", "role", "alg", "k3", "x"];
+        for input in
+            inputs
+                .iter()
+                .copied()
+                .chain([many.as_bytes(), many_dup.as_bytes(), deep.as_bytes()])
+        {
+            let want = parse_object(input).map(|m| {
+                m.into_iter()
+                    .filter(|(k, _)| keep.contains(&k.as_str()))
+                    .collect::<Map<_, _>>()
+            });
+            assert_eq!(
+                parse_object_keeping(input, &keep),
+                want,
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        assert_eq!(
+            parse_object_keeping(many_dup.as_bytes(), &[]),
+            Err(JsonError::Duplicate)
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 mod alg;
 mod api_key;
+mod api_key_index;
 mod b64;
 mod claims;
 mod der;
@@ -30,22 +31,29 @@ pub use api_key::{
     api_key_hash, generate_api_key, parse_api_key, try_generate_api_key, ApiKeyError, ApiKeyKind,
     NewApiKey, API_KEY_BODY_CHARS, API_KEY_CHECKSUM_CHARS,
 };
+pub use api_key_index::{looks_like_jwt, presented_key, ApiKeyIndex, PresentedKey};
 pub use b64::{decode_canonical as b64url_decode, encode as b64url_encode};
-pub use claims::{check_claims, ClaimRules};
+pub use claims::{
+    check_claim_values, check_claims, uuid_bytes, ClaimRules, ClaimValues, NumericClaim,
+};
 pub use error::{KeyError, TokenError};
 pub use issuer::{
     address_is_public, apply_default_role, check_url, discovery_url, jwks_uri_from_discovery,
     key_changes, redirect_target, refresh_after, select_keys, IssuerError, IssuerKey, KeyChanges,
     KeySelection, MAX_ISSUER_KEYS,
 };
-pub use json::{numbers_survive_doubles, parse_object as parse_json_object, JsonError};
+pub use json::{
+    numbers_survive_doubles, parse_object as parse_json_object,
+    parse_object_keeping as parse_json_object_keeping, JsonError,
+};
 pub use jwk::{import_jwk, import_jwks, import_pem, ImportedKey, MAX_KID_BYTES};
 pub use keys::{PreparedKey, SigningKey, VerifyKey, MAX_HMAC_KEY_BYTES, MAX_VERIFY_KEY_BYTES};
 pub use request::{
     from_browser, pre_request, Credential, Decision, Headers, Identity, Refusal, RequestRoles,
 };
 pub use revocation::{
-    check_lifetime, token_hash_value, RevocationEntry, RevocationKind, RevocationSet,
+    check_lifetime, check_lifetime_of, malloc_footprint, token_hash_value, RevocationEntry,
+    RevocationKind, RevocationSet,
 };
 pub use role_claim::{RoleClaim, RoleClaimError, RoleClaimStep, MAX_ROLE_CLAIM_INDEX};
 pub use roles::{RoleList, DEFAULT_ALLOWED_ROLES, DEFAULT_ELEVATED_ROLES};

@@ -14,6 +14,7 @@
 //! lookup is on every verification, including token-cache hits (SipHash would cost more than the
 //! lookups themselves).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
@@ -70,7 +71,39 @@ pub struct RevocationSet {
     sessions: FxMap<Box<str>, i64>,
     jtis: FxMap<Box<str>, i64>,
     hashes: FxMap<[u8; 32], i64>,
-    bytes: usize,
+    /// Heap bytes of the keys' strings (each subject, session id and jti once), as
+    /// [`malloc_footprint`] counts them.
+    string_bytes: usize,
+}
+
+/// What a request of `size` bytes takes from glibc's malloc on a 64-bit system: an 8-byte header,
+/// rounded up to 16, at least 32 (large blocks are mapped whole pages; other allocators differ by
+/// a few bytes). A 36-byte UUID subject takes 48.
+pub fn malloc_footprint(size: usize) -> usize {
+    if size == 0 {
+        0
+    } else {
+        (size + 8).next_multiple_of(16).max(32)
+    }
+}
+
+/// Bytes of the one allocation of a std hash table with `capacity` (as `capacity()` reports it)
+/// holding `T`s: the buckets, then one control byte per bucket and a group's (16) more, the
+/// control bytes aligned to 16 (hashbrown's `TableLayout`; the x86-64 SSE2 group width, 8 bytes
+/// less per table where groups are narrower). An empty table allocates nothing.
+fn table_bytes<T>(capacity: usize) -> usize {
+    const GROUP: usize = 16;
+    if capacity == 0 {
+        return 0;
+    }
+    // capacity() is buckets - 1 below 8 buckets, else 7/8 of them (a power of two).
+    let buckets = if capacity < 7 {
+        capacity + 1
+    } else {
+        (capacity / 7 * 8).next_power_of_two()
+    };
+    let ctrl_offset = (std::mem::size_of::<T>() * buckets).next_multiple_of(GROUP);
+    ctrl_offset + buckets + GROUP
 }
 
 /// An entry's value as the hash of a whole token: `sha256:` and 64 hex digits.
@@ -85,7 +118,8 @@ pub fn token_hash_value(hash: &[u8; 32]) -> String {
 
 fn parse_hash_value(value: &str) -> Option<[u8; 32]> {
     let hex = value.strip_prefix("sha256:")?;
-    if hex.len() != 64 || !hex.is_ascii() {
+    // Hex digits only: from_str_radix alone would also take a sign ("+f").
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 32];
@@ -115,9 +149,21 @@ impl RevocationSet {
         self.ids.is_empty()
     }
 
-    /// Approximate heap bytes held (keys, values and hash-table slots).
+    /// Heap bytes held: the hash tables (sized by their capacity, so including free slots) and
+    /// the strings of their keys, each allocation as [`malloc_footprint`] counts it.
+    /// core/tests/memory.rs checks it against a counting allocator.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        [
+            table_bytes::<i64>(self.ids.capacity()),
+            table_bytes::<(Box<str>, (f64, i64))>(self.subjects.capacity()),
+            table_bytes::<(Box<str>, i64)>(self.sessions.capacity()),
+            table_bytes::<(Box<str>, i64)>(self.jtis.capacity()),
+            table_bytes::<([u8; 32], i64)>(self.hashes.capacity()),
+        ]
+        .into_iter()
+        .map(malloc_footprint)
+        .sum::<usize>()
+            + self.string_bytes
     }
 
     /// Add `entry`; an id already held is ignored. An entry that cannot match anything (an
@@ -128,25 +174,41 @@ impl RevocationSet {
         if !self.ids.insert(entry.id) {
             return;
         }
-        // Slot, key and value, roughly: what auth.stats() reports as memory.
-        self.bytes += 48 + entry.value.len();
         let id = entry.id;
+        let len = entry.value.len();
         match entry.kind {
             RevocationKind::Subject => {
-                let cut = entry.issued_before.unwrap_or(f64::INFINITY);
-                let slot = self
-                    .subjects
-                    .entry(entry.value.into_boxed_str())
-                    .or_insert((cut, id));
-                if cut > slot.0 {
-                    *slot = (cut, id);
+                // No cut-off, or one that is not a number (the table cannot hold one): every
+                // token of the subject, whatever order the entries come in.
+                let cut = entry
+                    .issued_before
+                    .filter(|c| !c.is_nan())
+                    .unwrap_or(f64::INFINITY);
+                match self.subjects.entry(entry.value.into_boxed_str()) {
+                    Entry::Occupied(mut slot) => {
+                        if cut > slot.get().0 {
+                            *slot.get_mut() = (cut, id);
+                        }
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert((cut, id));
+                        self.string_bytes += malloc_footprint(len);
+                    }
                 }
             }
             RevocationKind::Session => {
-                self.sessions.insert(entry.value.into_boxed_str(), id);
+                if self
+                    .sessions
+                    .insert(entry.value.into_boxed_str(), id)
+                    .is_none()
+                {
+                    self.string_bytes += malloc_footprint(len);
+                }
             }
             RevocationKind::Jti => {
-                self.jtis.insert(entry.value.into_boxed_str(), id);
+                if self.jtis.insert(entry.value.into_boxed_str(), id).is_none() {
+                    self.string_bytes += malloc_footprint(len);
+                }
             }
             RevocationKind::Token => {
                 if let Some(hash) = parse_hash_value(&entry.value) {
@@ -218,11 +280,28 @@ pub fn check_lifetime(
     leeway: i64,
     max_lifetime: i64,
 ) -> Result<(), TokenError> {
-    let Some(exp) = claims.get("exp").and_then(Value::as_f64) else {
+    check_lifetime_of(
+        claims.get("exp").and_then(Value::as_f64),
+        claims.get("iat").and_then(Value::as_f64),
+        now,
+        leeway,
+        max_lifetime,
+    )
+}
+
+/// [`check_lifetime`] on a token's `exp` and `iat` when they are numbers (None otherwise).
+pub fn check_lifetime_of(
+    exp: Option<f64>,
+    iat: Option<f64>,
+    now: i64,
+    leeway: i64,
+    max_lifetime: i64,
+) -> Result<(), TokenError> {
+    let Some(exp) = exp else {
         return Err(TokenError::MissingExp);
     };
     let max = max_lifetime.max(0) as f64;
-    let too_long = match claims.get("iat").and_then(Value::as_f64) {
+    let too_long = match iat {
         Some(iat) => exp - iat > max,
         None => exp - now as f64 > max + leeway.max(0) as f64,
     };

@@ -9,12 +9,18 @@
 //! - `0x80 | k`: body = the characters after the prefix of kind `k & 1` (0 publishable,
 //!   1 secret); the correct checksum is appended, so mutations of the body get past it.
 //!
-//! Property: `parse_api_key` and the reference agree exactly — same kind and hash, or the same
-//! error (`Malformed` for prefix, length or alphabet; `BadChecksum` for the checksum).
+//! Properties: `parse_api_key` and the reference agree exactly — same kind and hash, or the same
+//! error (`Malformed` for prefix, length or alphabet; `BadChecksum` for the checksum);
+//! `presented_key` (what `auth.verify_api_key` checks before any lookup) is `Malformed` past its
+//! length bound, a `LegacyJwt` with the SHA-256 of the whole input for a JWT shape (`eyJ…`, two
+//! dots), and otherwise `parse_api_key`'s answer; and an `ApiKeyIndex` holding that hash finds
+//! it, while one holding any other hash does not.
 
 use crate::STRUCTURED;
 use aws_lc_rs::digest;
-use pg_auth_keys_core::{parse_api_key, ApiKeyError, ApiKeyKind};
+use pg_auth_keys_core::{
+    parse_api_key, presented_key, ApiKeyError, ApiKeyIndex, ApiKeyKind, PresentedKey,
+};
 
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -69,5 +75,33 @@ pub fn run(data: &[u8]) {
         _ => String::from_utf8_lossy(data).into_owned(),
     };
     let got = parse_api_key(&key);
-    assert_eq!(got, reference(&key), "parse_api_key disagrees on {key:?}");
+    let want = reference(&key);
+    assert_eq!(got, want, "parse_api_key disagrees on {key:?}");
+
+    // The offline checks of verification, and the lookup.
+    const MAX: usize = 64;
+    let sha = || {
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(digest::digest(&digest::SHA256, key.as_bytes()).as_ref());
+        hash
+    };
+    let jwt_shaped = key.starts_with("eyJ") && key.bytes().filter(|&b| b == b'.').count() == 2;
+    let expected = if key.len() > MAX {
+        Err(ApiKeyError::Malformed)
+    } else if jwt_shaped {
+        Ok(PresentedKey::LegacyJwt { hash: sha() })
+    } else {
+        want.map(|(kind, hash)| PresentedKey::Key { kind, hash })
+    };
+    let presented = presented_key(&key, MAX);
+    assert_eq!(presented, expected, "presented_key disagrees on {key:?}");
+    if let Ok(p) = presented {
+        let hash = *p.hash();
+        let mut other = hash;
+        other[31] ^= 1;
+        let index = ApiKeyIndex::new([(hash, [1; 16], "found"), (other, [2; 16], "other")]);
+        assert_eq!(index.by_hash(&hash), Some(&"found"));
+        let without = ApiKeyIndex::new([(other, [2; 16], "other")]);
+        assert_eq!(without.by_hash(&hash), None);
+    }
 }

@@ -1,6 +1,7 @@
 //! Target `json`: [`parse_json_object`], the strict parser of token headers and claims
 //! (no duplicate member names at any depth, no U+0000, UTF-8 only), compared with plain
-//! `serde_json`; and [`numbers_survive_doubles`], which `auth.sign_jwt` runs on its claims text.
+//! `serde_json` and with [`parse_json_object_keeping`], its one-pass form for verified claims
+//! (same refusals and errors, exactly the named members kept); and [`numbers_survive_doubles`], which `auth.sign_jwt` runs on its claims text.
 //!
 //! Input: the JSON text, as bytes.
 //!
@@ -18,13 +19,27 @@
 
 use crate::fixtures::{self, MAX_TOKEN_BYTES};
 use pg_auth_keys_core::{
-    numbers_survive_doubles, parse_compact, parse_json_object, sign_compact, Alg, JsonError,
+    numbers_survive_doubles, parse_compact, parse_json_object, parse_json_object_keeping,
+    sign_compact, Alg, JsonError,
 };
 use serde_json::{Map, Value};
 
 pub fn run(data: &[u8]) {
     let _ = numbers_survive_doubles(&String::from_utf8_lossy(data));
     let strict = parse_json_object(data);
+    // The one-pass parser of verified claims refuses the same inputs with the same error and
+    // keeps exactly the named members.
+    let keep = ["exp", "nbf", "iat", "aud", "iss", "sub", "role", "a", "b"];
+    let kept = parse_json_object_keeping(data, &keep);
+    let want = strict.clone().map(|m| {
+        m.into_iter()
+            .filter(|(k, _)| keep.contains(&k.as_str()))
+            .collect::<Map<_, _>>()
+    });
+    assert_eq!(
+        kept, want,
+        "parse_json_object_keeping disagrees with parse_json_object"
+    );
     let plain = serde_json::from_slice::<Value>(data);
     match (&strict, &plain) {
         (Ok(map), Ok(Value::Object(other))) => {

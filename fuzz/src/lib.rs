@@ -20,6 +20,7 @@ pub mod b64;
 pub mod fixtures;
 pub mod json;
 pub mod jwk;
+pub mod revocation;
 pub mod role_claim;
 pub mod seal;
 pub mod seed;

@@ -91,6 +91,26 @@ pub fn run(data: &[u8]) {
         }
     }
 
+    let keep = [
+        "exp",
+        "nbf",
+        "iat",
+        "aud",
+        "iss",
+        "sub",
+        "role",
+        "api_key_id",
+    ];
+    let kept = parsed.claims_keeping(&keep);
+    assert_eq!(
+        kept,
+        parsed.claims().map(|m| {
+            m.into_iter()
+                .filter(|(k, _)| keep.contains(&k.as_str()))
+                .collect::<Map<_, _>>()
+        }),
+        "claims_keeping disagrees with claims"
+    );
     match parsed.claims() {
         Ok(claims) => {
             for rules in &fx.rules {

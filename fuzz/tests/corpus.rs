@@ -53,3 +53,8 @@ fn role_claim() {
 fn seal() {
     replay("seal", pg_auth_keys_fuzz::seal::run);
 }
+
+#[test]
+fn revocation() {
+    replay("revocation", pg_auth_keys_fuzz::revocation::run);
+}

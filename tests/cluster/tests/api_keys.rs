@@ -156,3 +156,57 @@ fn hot_standby_refuses_a_revoked_api_key_once_replayed() {
         ))
         .expect("pre_request on the standby");
 }
+
+/// Keys are found by hash among many (core's ApiKeyIndex): each real key verifies as itself, a
+/// revoked one is refused as revoked, an unknown one as unknown, and `auth.stats()` reports how
+/// many keys this session holds and their bytes, within the documented bound per key.
+#[test]
+fn many_stored_keys_are_found_by_hash_and_reported_in_stats() {
+    let cluster = Cluster::start_with_conf("apikey-many", CONF);
+    let mut admin = cluster.connect_with_extension();
+    // 20,000 stored keys no presented key matches, beside the real ones.
+    admin
+        .batch_execute(
+            "INSERT INTO auth_private._api_keys (kind, name, prefix, role, key_hash)
+             SELECT 'publishable', 'filler ' || g, 'sb_publishable_fill', 'anon',
+                    sha256(('filler-' || g)::bytea)
+             FROM generate_series(1, 20000) g",
+        )
+        .unwrap();
+    let web = text(
+        &mut admin,
+        "SELECT auth.create_api_key('publishable', 'web')",
+    );
+    let server = text(&mut admin, "SELECT auth.create_api_key('secret', 'server')");
+    let gone = text(&mut admin, "SELECT auth.create_api_key('secret', 'gone')");
+    revoke_api_key_by_name(&mut admin, "gone");
+    let unknown = text(
+        &mut admin,
+        "SELECT key FROM auth_private._new_api_key('secret')",
+    );
+
+    let mut user = cluster.connect();
+    assert_eq!(check_api_key(&mut user, &web), Ok("publishable".into()));
+    assert_eq!(check_api_key(&mut user, &server), Ok("secret".into()));
+    assert_eq!(
+        check_api_key(&mut user, &gone),
+        Err("28000: api key revoked".into())
+    );
+    assert_eq!(
+        check_api_key(&mut user, &unknown),
+        Err("28000: unknown api key".into())
+    );
+    let row = user
+        .query_one(
+            "SELECT (s ->> 'api_keys')::bigint, (s ->> 'api_key_bytes')::bigint FROM auth.stats() s",
+            &[],
+        )
+        .unwrap();
+    let (keys, bytes): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(keys, 20_003);
+    // Names here are at most 14 bytes: about 150 bytes per key plus the name (README, Limits).
+    assert!(
+        bytes > keys * 100 && bytes < keys * (200 + 14),
+        "{bytes} bytes for {keys} keys"
+    );
+}

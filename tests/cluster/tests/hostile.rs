@@ -8,115 +8,16 @@
 //! back), leave the server up (same postmaster, connection still usable) and, when refused,
 //! leave `auth_private._keys` and `auth.key_events` exactly as they were.
 
-use pg_auth_keys_cluster_tests::{Client, Cluster};
-use postgres::types::ToSql;
+use pg_auth_keys_cluster_tests::hostile::{self, assert_no_failures, Guard, Want, MB10};
+use pg_auth_keys_cluster_tests::Cluster;
 
-const MB10: usize = 10 * 1024 * 1024;
-/// Longest error message accepted: enough for any reason, far from echoing the input.
-const MAX_MESSAGE: usize = 1024;
-
-/// The state a refused call must leave untouched.
-fn fingerprint(client: &mut Client) -> String {
-    client
-        .query_one(
-            "SELECT md5(coalesce((SELECT string_agg(kid || ':' || state || ':' || md5(coalesce(description, '')), ',' ORDER BY kid)
+const GUARD: Guard = Guard {
+    fingerprint: "SELECT md5(coalesce((SELECT string_agg(kid || ':' || state || ':' || md5(coalesce(description, '')), ',' ORDER BY kid)
                                   FROM auth_private._keys), '') || '|' ||
                        coalesce((SELECT max(id)::text FROM auth.key_events), ''))",
-            &[],
-        )
-        .unwrap()
-        .get(0)
-}
-
-fn started(client: &mut Client) -> String {
-    client
-        .query_one("SELECT pg_postmaster_start_time()::text", &[])
-        .unwrap()
-        .get(0)
-}
-
-#[derive(Debug, PartialEq)]
-enum Want {
-    /// Refused with this SQLSTATE, changing nothing.
-    Refused(&'static str),
-    /// Answered NULL, changing nothing.
-    Null,
-    /// Answered a value (any), changing nothing.
-    Value,
-}
-
-/// Runs `sql` with `params` and checks the answer, that the connection and the server survived,
-/// and that nothing changed. A wrong answer is recorded in `failures` (so that one run reports
-/// every wrong answer); a lost connection or a crash panics.
-fn check(
-    failures: &mut Vec<String>,
-    client: &mut Client,
-    what: &str,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-    want: Want,
-) {
-    let before = fingerprint(client);
-    let boot = started(client);
-    let result = client.query_opt(sql, params);
-    let mut fail = |why: String| failures.push(format!("{what}: {why}"));
-    match (&result, &want) {
-        (Err(e), Want::Refused(code)) => match e.as_db_error() {
-            None => panic!("{what}: not a database error (a crash?): {e:?}"),
-            Some(db) if db.code().code() != *code => fail(format!(
-                "wanted SQLSTATE {code}, got {} ({:.160})",
-                db.code().code(),
-                db.message()
-            )),
-            Some(db) => {
-                for (part, text) in [
-                    ("message", Some(db.message())),
-                    ("detail", db.detail()),
-                    ("hint", db.hint()),
-                ] {
-                    if let Some(text) = text.filter(|t| t.len() > MAX_MESSAGE) {
-                        fail(format!(
-                            "a {} byte error {part} (starts {:.80})",
-                            text.len(),
-                            text
-                        ));
-                    }
-                }
-            }
-        },
-        (Ok(row), Want::Null | Want::Value) => {
-            let is_null = row
-                .as_ref()
-                .map(|r| r.try_get::<_, Option<String>>(0).ok().flatten().is_none())
-                .unwrap_or(true);
-            if is_null != (want == Want::Null) {
-                fail(format!(
-                    "wanted {want:?}, got {}",
-                    if is_null { "NULL" } else { "a value" }
-                ));
-            }
-        }
-        (Err(e), _) => fail(format!(
-            "wanted {want:?}, got {:?}",
-            e.as_db_error()
-                .map(|d| (d.code().code(), format!("{:.160}", d.message())))
-        )),
-        (Ok(_), Want::Refused(code)) => fail(format!("wanted SQLSTATE {code}, got an answer")),
-    }
-    let alive: i32 = client
-        .query_one("SELECT 1", &[])
-        .unwrap_or_else(|e| panic!("{what}: the connection is gone: {e:?}"))
-        .get(0);
-    assert_eq!(alive, 1);
-    assert_eq!(
-        started(client),
-        boot,
-        "{what}: the server restarted (a crash)"
-    );
-    if fingerprint(client) != before {
-        failures.push(format!("{what}: changed the keys or the audit log"));
-    }
-}
+    state: "the keys or the audit log",
+    secrets: &[],
+};
 
 fn b64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -141,25 +42,28 @@ fn ten_megabyte_arguments_everywhere() {
     // On a fresh database (no key in use yet), the legacy secret's migration: NULL and 10 MB.
     let huge = "a".repeat(MB10);
     let null_text: Option<String> = None;
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "migrate_legacy_secret(NULL)",
         "SELECT * FROM auth.migrate_legacy_secret($1)",
         &[&null_text],
         Want::Refused("22023"),
     );
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "migrate_legacy_secret(10 MB)",
         "SELECT * FROM auth.migrate_legacy_secret($1)",
         &[&huge],
         Want::Refused("22023"),
     );
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "migrate_legacy_secret(short)",
         "SELECT * FROM auth.migrate_legacy_secret('short')",
         &[],
@@ -214,41 +118,46 @@ fn ten_megabyte_arguments_everywhere() {
         ("10 MB kid in a token", &huge_kid_token),
         ("10 MB of text", &huge),
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("verify_jwt({what})"),
             "SELECT auth.verify_jwt($1)::text",
             &[t],
             Want::Refused("28000"),
         );
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("try_verify_jwt({what})"),
             "SELECT auth.try_verify_jwt($1)::text",
             &[t],
             Want::Null,
         );
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("verify_jws({what})"),
             "SELECT encode(auth.verify_jws($1), 'hex')",
             &[t],
             Want::Refused("28000"),
         );
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("authenticate({what})"),
             "SELECT auth.authenticate($1)::text",
             &[t],
             Want::Refused("28000"),
         );
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("inspect_jwt({what})"),
             "SELECT auth.inspect_jwt($1) ->> 'reason'",
             &[t],
@@ -265,9 +174,10 @@ fn ten_megabyte_arguments_everywhere() {
         ("10 MB headers", &huge_headers_junk),
         ("10 MB non-JSON headers", &huge),
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             &format!("claims() with {what}"),
             "SELECT (set_config('request.headers', $1, true) IS NULL OR auth.claims() IS NULL)::text",
             &[h],
@@ -282,17 +192,19 @@ fn ten_megabyte_arguments_everywhere() {
             .get(0);
         assert!(anonymous, "claims() with {what}");
     }
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "_public_jwk(10 MB key)",
         "SELECT auth_private._public_jwk('RS256', $1, 'k')::text",
         &[&huge_bytes],
         Want::Null,
     );
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "_public_jwk(10 MB alg)",
         "SELECT auth_private._public_jwk($1, '\\x00', 'k')::text",
         &[&huge],
@@ -368,9 +280,10 @@ fn ten_megabyte_arguments_everywhere() {
             &huge,
         ),
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             what,
             sql,
             &[param],
@@ -397,9 +310,10 @@ fn ten_megabyte_arguments_everywhere() {
         .query_one("SELECT auth.sign_jwt($1::text::jsonb)", &[&huge_claims])
         .unwrap()
         .get(0);
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "verify_jwt(10 MB signed token)",
         "SELECT auth.verify_jwt($1)::text",
         &[&big],
@@ -421,17 +335,19 @@ fn ten_megabyte_arguments_everywhere() {
         ("300000 nested arrays in the payload", &nested),
         ("300000 nested arrays in the header", &nested_header),
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             what,
             "SELECT auth.verify_jwt($1)::text",
             &[t],
             Want::Refused("28000"),
         );
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
+            &GUARD,
             what,
             "SELECT auth.inspect_jwt($1) ->> 'valid'",
             &[t],
@@ -452,11 +368,7 @@ fn ten_megabyte_arguments_everywhere() {
         .unwrap()
         .get(0);
     assert_eq!(sub, "x");
-    assert!(
-        failures.is_empty(),
-        "wrong answers:\n{}",
-        failures.join("\n")
-    );
+    assert_no_failures(&failures);
 }
 
 /// More keys than shared memory has slots for: the import that would exceed `auth.max_keys` is
@@ -485,9 +397,10 @@ fn a_key_set_larger_than_max_keys_is_refused_at_import() {
             .collect::<Vec<_>>()
             .join(",")
     );
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
+        &GUARD,
         "import_jwks(12 keys, auth.max_keys = 8)",
         "SELECT count(*)::text FROM auth.import_jwks($1::text::jsonb)",
         &[&jwks],
@@ -516,11 +429,7 @@ fn a_key_set_larger_than_max_keys_is_refused_at_import() {
             e.as_db_error().map(|d| (d.code().code(), d.message()))
         )),
     }
-    assert!(
-        failures.is_empty(),
-        "wrong answers:\n{}",
-        failures.join("\n")
-    );
+    assert_no_failures(&failures);
 }
 
 /// `sign_jwt` signs exactly the claims it was given, or refuses them (22023): numbers that jsonb

@@ -9,28 +9,12 @@
 //! connection still usable) and, when refused, leave `auth_private._keys`, `auth_private._api_keys`,
 //! `auth_private._switches` and `auth.key_events` exactly as they were.
 
+use pg_auth_keys_cluster_tests::hostile::{self, assert_no_failures, Guard, Want, MB10};
 use pg_auth_keys_cluster_tests::{text, Client, Cluster};
 use postgres::types::ToSql;
 
-const MB10: usize = 10 * 1024 * 1024;
-/// Longest error message accepted: enough for any reason, far from echoing the input.
-const MAX_MESSAGE: usize = 1024;
 const ROOT_KEY: &str = "hostile root key: at least thirty-two bytes long";
 const LEGACY_SECRET: &str = "hostile legacy secret, at least 32 characters";
-
-/// The state a refused call must leave untouched.
-fn fingerprint(client: &mut Client) -> String {
-    client
-        .query_one(
-            "SELECT md5(coalesce((SELECT string_agg(k::text, ',' ORDER BY k.kid) FROM auth_private._keys k), '') || '|' ||
-                       coalesce((SELECT string_agg(a::text, ',' ORDER BY a.id) FROM auth_private._api_keys a), '') || '|' ||
-                       coalesce((SELECT string_agg(s::text, ',' ORDER BY s.name) FROM auth_private._switches s), '') || '|' ||
-                       coalesce((SELECT max(id)::text FROM auth.key_events), ''))",
-            &[],
-        )
-        .unwrap()
-        .get(0)
-}
 
 /// Set (None: reset) auth.root_key, a server setting, and wait until this session sees it: a
 /// reload reaches a session between statements.
@@ -50,96 +34,17 @@ fn set_root_key(client: &mut Client, value: Option<&str>) {
     panic!("auth.root_key was not reloaded");
 }
 
-fn started(client: &mut Client) -> String {
-    client
-        .query_one("SELECT pg_postmaster_start_time()::text", &[])
-        .unwrap()
-        .get(0)
-}
+const FINGERPRINT: &str = "SELECT md5(coalesce((SELECT string_agg(k::text, ',' ORDER BY k.kid) FROM auth_private._keys k), '') || '|' ||
+                       coalesce((SELECT string_agg(a::text, ',' ORDER BY a.id) FROM auth_private._api_keys a), '') || '|' ||
+                       coalesce((SELECT string_agg(s::text, ',' ORDER BY s.name) FROM auth_private._switches s), '') || '|' ||
+                       coalesce((SELECT max(id)::text FROM auth.key_events), ''))";
 
-#[derive(Debug, PartialEq)]
-enum Want {
-    /// Refused with this SQLSTATE, changing nothing.
-    Refused(&'static str),
-    /// Answered NULL, changing nothing.
-    Null,
-}
-
-/// Runs `sql` with `params` and checks the answer, that no error text holds one of `secrets`,
-/// that the connection and the server survived, and that nothing changed. A wrong answer is
-/// recorded in `failures` (so that one run reports every wrong answer); a lost connection or a
-/// crash panics.
-fn check(
-    failures: &mut Vec<String>,
-    client: &mut Client,
-    secrets: &[&str],
-    what: &str,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-    want: Want,
-) {
-    let before = fingerprint(client);
-    let boot = started(client);
-    let result = client.query_opt(sql, params);
-    let mut fail = |why: String| failures.push(format!("{what}: {why}"));
-    match (&result, &want) {
-        (Err(e), Want::Refused(code)) => match e.as_db_error() {
-            None => panic!("{what}: not a database error (a crash?): {e:?}"),
-            Some(db) if db.code().code() != *code => fail(format!(
-                "wanted SQLSTATE {code}, got {} ({:.160})",
-                db.code().code(),
-                db.message()
-            )),
-            Some(db) => {
-                for (part, text) in [
-                    ("message", Some(db.message())),
-                    ("detail", db.detail()),
-                    ("hint", db.hint()),
-                ] {
-                    let Some(text) = text else { continue };
-                    if text.len() > MAX_MESSAGE {
-                        fail(format!(
-                            "a {} byte error {part} (starts {:.80})",
-                            text.len(),
-                            text
-                        ));
-                    }
-                    if let Some(i) = secrets.iter().position(|s| text.contains(s)) {
-                        fail(format!("the error {part} holds secret #{i}"));
-                    }
-                }
-            }
-        },
-        (Ok(row), Want::Null) => {
-            let is_null = row
-                .as_ref()
-                .map(|r| r.try_get::<_, Option<String>>(0).ok().flatten().is_none())
-                .unwrap_or(true);
-            if !is_null {
-                fail("wanted NULL, got a value".into());
-            }
-        }
-        (Err(e), Want::Null) => fail(format!(
-            "wanted NULL, got {:?}",
-            e.as_db_error()
-                .map(|d| (d.code().code(), format!("{:.160}", d.message())))
-        )),
-        (Ok(_), Want::Refused(code)) => fail(format!("wanted SQLSTATE {code}, got an answer")),
-    }
-    let alive: i32 = client
-        .query_one("SELECT 1", &[])
-        .unwrap_or_else(|e| panic!("{what}: the connection is gone: {e:?}"))
-        .get(0);
-    assert_eq!(alive, 1);
-    assert_eq!(
-        started(client),
-        boot,
-        "{what}: the server restarted (a crash)"
-    );
-    if fingerprint(client) != before {
-        failures.push(format!(
-            "{what}: changed the keys, the API keys, the legacy switch or the audit log"
-        ));
+/// What a refused call must leave alone here, and the `secrets` no error may hold.
+fn guard<'a>(secrets: &'a [&'a str]) -> Guard<'a> {
+    Guard {
+        fingerprint: FINGERPRINT,
+        state: "the keys, the API keys, the legacy switch or the audit log",
+        secrets,
     }
 }
 
@@ -172,19 +77,19 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
 
     // Before the legacy secret exists: registering a legacy key is refused for the state (55000),
     // and NULL as a bad argument (22023), whatever its size.
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
-        &[],
+        &guard(&[]),
         "import_legacy_api_key(NULL), no legacy secret",
         "SELECT auth.import_legacy_api_key($1)::text",
         &[&null_text],
         Want::Refused("22023"),
     );
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
-        &[],
+        &guard(&[]),
         "import_legacy_api_key(10 MB), no legacy secret",
         "SELECT auth.import_legacy_api_key($1)::text",
         &[&huge],
@@ -268,10 +173,10 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
         ("a valid key and 10 MB more", &huge_key_suffix),
     ] {
         for f in ["auth.verify_api_key", "auth_private._verify_api_key"] {
-            check(
+            hostile::check(
                 &mut failures,
                 &mut c,
-                &secrets,
+                &guard(&secrets),
                 &format!("{f}({what})"),
                 &format!("SELECT kind FROM {f}($1)"),
                 &[key],
@@ -339,10 +244,10 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
             "28000",
         ),
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
-            &secrets,
+            &guard(&secrets),
             what,
             sql,
             &params,
@@ -367,20 +272,20 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
         "SELECT set_config('auth.root_key', $1, false)",
         "SELECT set_config('auth.previous_root_key', $1, true)",
     ] {
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
-            &with_huge_root,
+            &guard(&with_huge_root),
             &format!("{sql} with a 10 MB root key"),
             sql,
             &[&huge_root_key],
             Want::Refused("55P02"),
         );
     }
-    check(
+    hostile::check(
         &mut failures,
         &mut c,
-        &with_huge_root,
+        &guard(&with_huge_root),
         "reveal_api_key without its root key",
         "SELECT auth.reveal_api_key($1::text::uuid)",
         &[&sk_id],
@@ -517,10 +422,10 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
     ] {
         let mut no_echo = secrets.clone();
         no_echo.extend(apikey);
-        check(
+        hostile::check(
             &mut failures,
             &mut c,
-            &no_echo,
+            &guard(&no_echo),
             &format!("pre_request with {what}"),
             "SELECT pg_temp.pre_request_with($1)",
             &[&headers],
@@ -582,9 +487,5 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
         .unwrap()
         .get(0);
     assert_eq!(leaked, 0, "the audit log holds a key");
-    assert!(
-        failures.is_empty(),
-        "wrong answers:\n{}",
-        failures.join("\n")
-    );
+    assert_no_failures(&failures);
 }

@@ -9,7 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pg_auth_keys_cluster_tests::keys::{
-    alice_in_repeatable_read, check_jwt, opt_text, rotate_in_new_key, verifies, ALICE,
+    alice_in_repeatable_read, check_jwt, db_error, opt_text, rotate_in_new_key, sqlstate, verifies,
+    ALICE,
 };
 use pg_auth_keys_cluster_tests::pyjwt::{run_python, scratch};
 use pg_auth_keys_cluster_tests::{simple_opt_text, text, Client, Cluster, Pgbouncer, PoolMode};
@@ -350,4 +351,129 @@ fn sixteen_clients_verify_while_subjects_are_revoked() {
         checks.load(Ordering::Relaxed) > 1000,
         "too few verifications"
     );
+}
+
+/// A session whose plans run `auth.try_verify_jwt` in parallel workers only (the leader does not
+/// participate), with the name of the setting that forces parallel plans on this major.
+fn parallel_session(cluster: &Cluster) -> (Client, &'static str) {
+    let mut session = cluster.connect();
+    session
+        .batch_execute(
+            "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+             SET min_parallel_table_scan_size = 0; SET parallel_leader_participation = off;
+             SET max_parallel_workers_per_gather = 2",
+        )
+        .unwrap();
+    let force = if session
+        .batch_execute("SET debug_parallel_query = on")
+        .is_ok()
+    {
+        "debug_parallel_query"
+    } else {
+        session
+            .batch_execute("SET force_parallel_mode = on")
+            .unwrap();
+        "force_parallel_mode"
+    };
+    (session, force)
+}
+
+const COUNT_VERIFIED: &str = "SELECT count(*) FROM t WHERE auth.try_verify_jwt($1) IS NOT NULL";
+
+/// Rows of `t` (2000) whose parallel workers accepted `token`, or the SQLSTATE and message (in a
+/// savepoint, so that the transaction goes on).
+fn count_verified(session: &mut Client, token: &str) -> Result<i64, String> {
+    session.batch_execute("SAVEPOINT c").unwrap();
+    let count = session
+        .query_one(COUNT_VERIFIED, &[&token])
+        .map(|row| row.get::<_, i64>(0))
+        .map_err(|e| {
+            assert_eq!(sqlstate(&e), "55000", "{}", db_error(&e));
+            db_error(&e)
+        });
+    session
+        .batch_execute(if count.is_ok() {
+            "RELEASE SAVEPOINT c"
+        } else {
+            "ROLLBACK TO SAVEPOINT c"
+        })
+        .unwrap();
+    count
+}
+
+/// Parallel workers cannot take a snapshot newer than their REPEATABLE READ transaction's, so
+/// they read the revocations with the transaction's snapshot, which is only sound when no
+/// revocation committed since it was taken. Shared memory records every committed revocation
+/// change, and a worker verifies when its snapshot provably includes them all: in a database
+/// without revocations, and once a new transaction's snapshot includes them. A revocation
+/// committed after the snapshot makes the worker refuse with 55000, never accept the token.
+/// (Before shared memory recorded revocation commits, every such statement failed with 55000.)
+#[test]
+fn parallel_workers_of_a_repeatable_read_transaction_never_accept_a_revoked_token() {
+    let (cluster, mut admin) = start("tokrev-parallel-rr", CONF);
+    admin
+        .batch_execute(
+            "CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 2000) g;
+             ANALYZE t",
+        )
+        .unwrap();
+    let alice = token_at(&mut admin, ALICE, 10, 3600);
+    let bob = token_at(&mut admin, "bob", 10, 3600);
+    assert!(verifies(&mut admin, &alice));
+    // A transaction with an id stays open throughout, as on a busy server: no snapshot below is
+    // free of running transactions, so what proves one newest is the record of revocation commits.
+    let mut holder = cluster.connect();
+    holder
+        .batch_execute("BEGIN; SELECT pg_current_xact_id()")
+        .unwrap();
+
+    let (mut session, force) = parallel_session(&cluster);
+    session
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    let plan: Vec<String> = session
+        .query(&format!("EXPLAIN (COSTS OFF) {COUNT_VERIFIED}"), &[&bob])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        plan.iter().any(|l| l.contains("Gather")),
+        "no parallel plan with {force}: {plan:?}"
+    );
+    // No revocation exists: the workers verify.
+    assert_eq!(count_verified(&mut session, &bob), Ok(2000));
+    assert_eq!(count_verified(&mut session, &alice), Ok(2000));
+
+    // Alice is signed out after the transaction's snapshot: its workers cannot see the entry,
+    // so they must not verify with what they can read.
+    revoke_tokens(&mut admin, ALICE);
+    let after = count_verified(&mut session, &alice);
+    assert!(
+        matches!(after, Ok(0)) || after.as_ref().is_err_and(|e| e.starts_with("55000")),
+        "a parallel worker accepted a token revoked after its snapshot: {after:?}"
+    );
+    let unrevoked = count_verified(&mut session, &bob);
+    assert!(
+        matches!(unrevoked, Ok(2000)) || unrevoked.is_err(),
+        "{unrevoked:?}"
+    );
+    session.batch_execute("ROLLBACK").unwrap();
+
+    // A new transaction's snapshot includes the revocation: its workers read it and use it.
+    session
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    assert_eq!(count_verified(&mut session, &alice), Ok(0));
+    assert_eq!(count_verified(&mut session, &bob), Ok(2000));
+    session.batch_execute("COMMIT").unwrap();
+
+    // SERIALIZABLE is the same.
+    session
+        .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+        .unwrap();
+    assert_eq!(count_verified(&mut session, &alice), Ok(0));
+    assert_eq!(count_verified(&mut session, &bob), Ok(2000));
+    session.batch_execute("COMMIT").unwrap();
+    holder.batch_execute("COMMIT").unwrap();
 }

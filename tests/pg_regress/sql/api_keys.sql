@@ -1,7 +1,8 @@
 -- API keys: publishable and secret keys, revocation, reveal, legacy keys (contract §4).
 -- Keys are random: the output shows their shape, never their text.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set fresh :abs_srcdir '/include/fresh.psql'
+\i :fresh
 -- A database of its own: the legacy secret can only be migrated before any key is in use.
 \set regress_db :DBNAME
 SET client_min_messages = warning;
@@ -81,8 +82,6 @@ SELECT * FROM auth.verify_api_key(:'sk2');
 SELECT auth.delete_api_key('00000000-0000-0000-0000-000000000000');
 
 -- Reveal needs a root key (a server setting); keys made without one can never be revealed.
-\getenv abs_srcdir PG_ABS_SRCDIR
-\set set_root_key :abs_srcdir '/include/set_root_key.psql'
 \set VERBOSITY terse
 SELECT auth.reveal_api_key((SELECT id FROM auth.api_keys WHERE name = 'billing worker'));
 \set root_key 'a root key of at least thirty-two bytes, for the tests'

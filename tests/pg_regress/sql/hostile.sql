@@ -3,8 +3,10 @@
 -- 22023 for bad arguments, 55000 for a refused state) or NULL where that is the documented
 -- answer; never a crash, never an internal error (XX000) and never a half-written change.
 -- (Oversized input is in tests/cluster/tests/hostile.rs: its output would be too large here.)
-\set VERBOSITY default
-\set SHOW_CONTEXT never
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set fresh :abs_srcdir '/include/fresh.psql'
+\i :fresh
+\i :es1_in_use
 SET auth.jwks_cache_ttl = '20min';
 SET auth.jwt_max_lifetime = '1h';
 SELECT pg_backend_pid() AS backend_pid, pg_postmaster_start_time() AS started,
@@ -46,21 +48,10 @@ CREATE FUNCTION pg_temp.code(sql text) RETURNS text LANGUAGE sql AS $$
                 ELSE left(r, 5) END
     FROM pg_temp.try(sql) r
 $$;
-CREATE FUNCTION pg_temp.b64url(b bytea) RETURNS text LANGUAGE sql IMMUTABLE AS
-$$ SELECT rtrim(translate(encode(b, 'base64'), E'+/\n', '-_'), '=') $$;
-CREATE FUNCTION pg_temp.b64url(t text) RETURNS text LANGUAGE sql IMMUTABLE AS
-$$ SELECT pg_temp.b64url(convert_to(t, 'UTF8')) $$;
--- HMAC-SHA256 (RFC 2104) in SQL, to make correctly signed tokens with any header and payload.
-CREATE FUNCTION pg_temp.hmac256(key bytea, msg text) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
-    SELECT sha256(decode(string_agg(lpad(to_hex(get_byte(k, i) # 92), 2, '0'), '' ORDER BY i), 'hex')
-                  || sha256(decode(string_agg(lpad(to_hex(get_byte(k, i) # 54), 2, '0'), '' ORDER BY i), 'hex')
-                            || convert_to(msg, 'UTF8')))
-    FROM (SELECT key || decode(repeat('00', 64 - length(key)), 'hex') AS k) p, generate_series(0, 63) i
-$$;
-CREATE FUNCTION pg_temp.hs_token(header text, payload text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT s || '.' || pg_temp.b64url(pg_temp.hmac256(convert_to('hostile-test-secret-of-32-bytes!', 'UTF8'), s))
-    FROM (SELECT pg_temp.b64url(header) || '.' || pg_temp.b64url(payload) AS s) t
-$$;
+-- Tokens of the key 'hostile-hs' with any header and payload (include/jose.psql).
+\i :jose
+CREATE FUNCTION pg_temp.hs_token(header text, payload text) RETURNS text LANGUAGE sql IMMUTABLE AS
+$$ SELECT pg_temp.hs256_token('hostile-test-secret-of-32-bytes!', header, payload) $$;
 SELECT auth.import_key(jsonb_build_object('kty', 'oct', 'kid', 'hostile-hs',
        'k', pg_temp.b64url(convert_to('hostile-test-secret-of-32-bytes!', 'UTF8')))) AS kid;
 -- The SQL HMAC agrees with the extension's.

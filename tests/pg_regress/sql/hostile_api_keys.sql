@@ -7,11 +7,9 @@
 -- error message, detail or hint holds a key, a secret or the apikey header, or exceeds 1 KiB
 -- (flagged ECHOES A SECRET / TOO LONG). Keys are random: the output never shows them.
 -- (10 MB input is in tests/cluster/tests/hostile_api_keys.rs: its output would be too large here.)
-\set VERBOSITY default
-\set SHOW_CONTEXT never
--- Changing auth.root_key, a server setting (pg_regress sets PG_ABS_SRCDIR).
 \getenv abs_srcdir PG_ABS_SRCDIR
-\set set_root_key :abs_srcdir '/include/set_root_key.psql'
+\set fresh :abs_srcdir '/include/fresh.psql'
+\i :fresh
 -- A database of its own: the legacy secret can only be migrated before any key is in use.
 \set regress_db :DBNAME
 SET client_min_messages = warning;
@@ -174,19 +172,10 @@ CREATE FUNCTION pg_temp.pre_code(headers text) RETURNS text LANGUAGE sql AS $$
     SELECT a.st || a.flags FROM pg_temp.attempt('SELECT auth.pre_request()', headers) a
 $$;
 
-CREATE FUNCTION pg_temp.b64url(t text) RETURNS text LANGUAGE sql IMMUTABLE AS
-$$ SELECT rtrim(translate(encode(convert_to(t, 'UTF8'), 'base64'), E'+/\n', '-_'), '=') $$;
--- HMAC-SHA256 (RFC 2104) in SQL, as in hostile.sql: tokens of the legacy secret with any header.
-CREATE FUNCTION pg_temp.hmac256(key bytea, msg text) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
-    SELECT sha256(decode(string_agg(lpad(to_hex(get_byte(k, i) # 92), 2, '0'), '' ORDER BY i), 'hex')
-                  || sha256(decode(string_agg(lpad(to_hex(get_byte(k, i) # 54), 2, '0'), '' ORDER BY i), 'hex')
-                            || convert_to(msg, 'UTF8')))
-    FROM (SELECT key || decode(repeat('00', 64 - length(key)), 'hex') AS k) p, generate_series(0, 63) i
-$$;
-CREATE FUNCTION pg_temp.legacy_token(header text, payload text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT s || '.' || rtrim(translate(encode(pg_temp.hmac256(convert_to('hostile legacy secret, at least 32 characters', 'UTF8'), s), 'base64'), E'+/\n', '-_'), '=')
-    FROM (SELECT pg_temp.b64url(header) || '.' || pg_temp.b64url(payload) AS s) t
-$$;
+-- Tokens of the legacy secret with any header and payload (include/jose.psql).
+\i :jose
+CREATE FUNCTION pg_temp.legacy_token(header text, payload text) RETURNS text LANGUAGE sql IMMUTABLE AS
+$$ SELECT pg_temp.hs256_token('hostile legacy secret, at least 32 characters', header, payload) $$;
 -- The SQL HMAC agrees with the extension's: a legacy token without kid, as Supabase made them.
 -- (A user token of the legacy secret: an hour, within auth.max_token_lifetime.)
 SELECT auth.verify_jwt(pg_temp.legacy_token('{"alg":"HS256","typ":"JWT"}',

@@ -2,8 +2,10 @@
 -- who may call the functions and read the view, and verification with an issuer's stored keys
 -- (rows written directly, as pg_restore would). The fetching itself is tested against a real
 -- HTTPS server in tests/cluster/tests/issuers.rs. :LAST_ERROR_SQLSTATE shows each refusal.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set fresh :abs_srcdir '/include/fresh.psql'
+\i :fresh
+\i :es1_in_use
 SET client_min_messages = warning;
 SET auth.jwks_cache_ttl = 0;
 SELECT count(*) AS issuer_events_before FROM auth.key_events WHERE action LIKE '%issuer%';

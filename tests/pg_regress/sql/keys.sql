@@ -1,7 +1,8 @@
 -- Signing keys: import, the lifecycle and its guards, the audit log.
 -- Keys imported with fixed kids keep this output stable; auth.create_key makes UUID kids.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set fresh :abs_srcdir '/include/fresh.psql'
+\i :fresh
 SET auth.jwks_cache_ttl = '20min';
 SET auth.jwt_max_lifetime = '1h';
 

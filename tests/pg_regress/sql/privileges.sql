@@ -6,8 +6,10 @@
 -- table or setting added later is covered without editing this file. The one list kept by hand
 -- is pg_temp.public_functions: what PUBLIC may execute (sql/finalize.sql, section 4, and
 -- sql/api_keys.sql). Add a function there only if it is meant for everyone.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set fresh :abs_srcdir '/include/fresh.psql'
+\i :fresh
+\i :es1_in_use
 SET auth.jwks_cache_ttl = 0;
 
 CREATE ROLE regress_pak_nobody LOGIN;

@@ -1,9 +1,9 @@
 -- Row Level Security cookbook (the README's examples, run here).
-\set VERBOSITY default
-\set SHOW_CONTEXT never
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set fresh :abs_srcdir '/include/fresh.psql'
+\i :fresh
+\i :es1_in_use
 SET auth.jwt_max_lifetime = '1h';
-CREATE ROLE authenticated NOLOGIN;
-CREATE ROLE service_role NOLOGIN BYPASSRLS;
 GRANT USAGE ON SCHEMA public TO authenticated, service_role;
 
 -- 1. Owner-only rows: write the policy the natural way, no (select auth.uid()) wrapping needed.

@@ -3,8 +3,9 @@
 -- one top-level claim name). auth.allowed_roles applies to whatever it selects, auth.role()
 -- returns it, and a value that does not parse is refused when set (22023).
 -- Stands alone: its signing key and roles live in one transaction that is rolled back.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set fresh :abs_srcdir '/include/fresh.psql'
+\i :fresh
 SET client_min_messages = warning;
 BEGIN;
 \set ON_ERROR_ROLLBACK on

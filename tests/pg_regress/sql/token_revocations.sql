@@ -1,8 +1,9 @@
 -- Token revocations (contract §5a): auth.revoke_tokens, auth.revoke_session, auth.revoke_token,
 -- auth.sign_out and the view auth.token_revocations; the lifetime bound, the purge and the bound
 -- on entries. :LAST_ERROR_SQLSTATE shows the SQLSTATE of each refusal.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set fresh :abs_srcdir '/include/fresh.psql'
+\i :fresh
 SET client_min_messages = warning;
 SET auth.jwks_cache_ttl = 0;
 

@@ -1,8 +1,9 @@
 -- Tokens: signing, strict verification, inspect_jwt, verify_jws.
-\set VERBOSITY default
-\set SHOW_CONTEXT never
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set fresh :abs_srcdir '/include/fresh.psql'
+\i :fresh
+\i :es1_in_use
 SET auth.jwt_max_lifetime = '1h';
-SELECT kid, state FROM auth.keys WHERE state = 'in_use';
 
 -- sign_jwt adds iat and exp (now + auth.jwt_max_lifetime) and the in_use key's kid.
 SELECT auth.sign_jwt('{"sub":"11111111-1111-1111-1111-111111111111","role":"authenticated"}') AS token \gset
