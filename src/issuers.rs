@@ -33,7 +33,7 @@ use crate::fetch::{self, FetchPolicy};
 use crate::issuer_shared::{self, Counter};
 use crate::keyset::{self, Change};
 use crate::statement::{self, StatementId};
-use crate::{latest, settings};
+use crate::{commits, latest, settings};
 
 /// One registered issuer as this backend sees it.
 pub struct Issuer {
@@ -141,7 +141,8 @@ pub fn current() -> Result<Rc<Issuers>, AuthError> {
     Ok(set)
 }
 
-/// Read both tables with the latest snapshot.
+/// Read both tables with the latest snapshot (a parallel worker of a REPEATABLE READ transaction:
+/// with its own, when commits.rs proves it the newest).
 fn read() -> Result<Issuers, AuthError> {
     type Row = (
         String,
@@ -150,7 +151,13 @@ fn read() -> Result<Issuers, AuthError> {
         Option<f64>,
         Option<IssuerKey>,
     );
-    let rows: Vec<Row> = latest::read(
+    // Outside a parallel operation, make sure shared memory tracks this database's issuer
+    // commits, so that parallel workers of later REPEATABLE READ transactions can read too.
+    // SAFETY: a backend-local global.
+    if !unsafe { pg_sys::IsInParallelMode() } {
+        commits::track(Part::Issuers);
+    }
+    let rows: Vec<Row> = latest::read_part(
         "SELECT i.issuer, i.audience, i.default_role,
                 pg_catalog.date_part('epoch'::pg_catalog.text, i.last_success_at),
                 k.kid, k.alg, k.verify_key
@@ -173,6 +180,7 @@ fn read() -> Result<Issuers, AuthError> {
                 key,
             ))
         },
+        Part::Issuers,
     )?;
     let mut by_iss: HashMap<String, Issuer> = HashMap::new();
     for (issuer, audience, default_role, last_success, key) in rows {
@@ -462,6 +470,7 @@ pub(crate) mod auth {
     #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _issuers_changed() {
         keyset::note_change(Change::Issuers).or_raise();
+        commits::note_change(Part::Issuers);
     }
 
     /// Internal: this database has issuers now; its background worker should run.

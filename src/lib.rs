@@ -11,6 +11,7 @@ mod binding;
 mod catalog;
 mod claims;
 mod clock;
+mod commits;
 mod errors;
 mod fetch;
 mod issuer_shared;
@@ -23,7 +24,6 @@ mod latest;
 mod planner;
 mod postgrest;
 mod rekey;
-mod revocation_commits;
 mod revocations;
 mod root_key;
 mod settings;
@@ -91,8 +91,8 @@ pub extern "C-unwind" fn _PG_init() {
             pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);
         }
         {
-            use revocation_commits::REVOCATION_COMMITS;
-            pgrx::pg_shmem_init!(REVOCATION_COMMITS = shmem::Empty);
+            use commits::COMMITS;
+            pgrx::pg_shmem_init!(COMMITS = shmem::Empty);
         }
         {
             use issuer_shared::ISSUERS;
@@ -102,7 +102,7 @@ pub extern "C-unwind" fn _PG_init() {
     }
     binding::register();
     keyset::register_callbacks();
-    revocation_commits::register_callbacks();
+    commits::register_callbacks();
     statement::install_hooks(binding::after_utility);
 }
 

@@ -10,7 +10,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pg_auth_keys_cluster_tests::https::{HttpsServer, Reply, TestCa};
-use pg_auth_keys_cluster_tests::keys::{db_error, rotate_in_new_key, sqlstate};
+use pg_auth_keys_cluster_tests::keys::{
+    count_verified, db_error, parallel_session, rotate_in_new_key, sqlstate, COUNT_VERIFIED,
+};
 use pg_auth_keys_cluster_tests::pyjwt::{run_python, scratch};
 use pg_auth_keys_cluster_tests::{text, Client, Cluster};
 use pg_auth_keys_core::{sign_compact, Alg, SigningKey};
@@ -713,4 +715,91 @@ fn the_worker_never_runs_a_look_alike_of_the_extension_as_superuser() {
         "0",
         "the worker called a look-alike function"
     );
+}
+
+/// Parallel workers cannot take a snapshot newer than their REPEATABLE READ transaction's, so
+/// they read the issuers with the transaction's snapshot, which is only sound when no change to
+/// the issuer tables committed after it. Shared memory records the transactions that changed
+/// them (src/commits.rs, as for the revocations), and a worker verifies when its snapshot
+/// provably includes them all. An issuer removed after the snapshot makes the worker refuse
+/// with 55000 (or not find the issuer), never accept its token. (Before issuer commits were
+/// recorded, every such statement failed with 55000, our own tokens' too.)
+#[test]
+fn parallel_workers_of_a_repeatable_read_transaction_never_accept_a_removed_issuers_token() {
+    let mut f = start("issuers-parallel-rr", &[]);
+    let key = ProviderKey::new(Alg::ES256, "rr-1");
+    let issuer = serve_issuer(&f.server, "/rr", &[key.jwk()], "max-age=3600");
+    add_issuer(&mut f.admin, &issuer, None, "authenticated");
+    rotate_in_new_key(&mut f.admin);
+    f.admin
+        .batch_execute(
+            "CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 2000) g;
+             ANALYZE t",
+        )
+        .unwrap();
+    let theirs = key.sign(claims(&issuer, "rr-user"));
+    let ours = text(
+        &mut f.admin,
+        "SELECT auth.sign_jwt(jsonb_build_object('sub', 'ours', 'role', 'authenticated'))",
+    );
+    assert!(verify(&mut f.admin, &theirs).is_ok());
+    assert!(verify(&mut f.admin, &ours).is_ok());
+    // A transaction with an id stays open throughout, as on a busy server: no snapshot below is
+    // free of running transactions, so what proves one newest is the record of issuer commits.
+    let mut holder = f.cluster.connect();
+    holder
+        .batch_execute("BEGIN; SELECT pg_current_xact_id()")
+        .unwrap();
+
+    let (mut session, force) = parallel_session(&f.cluster);
+    session
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    let plan: Vec<String> = session
+        .query(&format!("EXPLAIN (COSTS OFF) {COUNT_VERIFIED}"), &[&ours])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        plan.iter().any(|l| l.contains("Gather")),
+        "no parallel plan with {force}: {plan:?}"
+    );
+    // Nothing changed since the snapshot: the workers verify both.
+    assert_eq!(count_verified(&mut session, &theirs), Ok(2000));
+    assert_eq!(count_verified(&mut session, &ours), Ok(2000));
+
+    // The issuer is removed after the transaction's snapshot: its workers cannot see that, so
+    // they must not verify with what they can read.
+    f.admin
+        .execute("SELECT auth.remove_issuer($1)", &[&issuer])
+        .unwrap();
+    let after = count_verified(&mut session, &theirs);
+    assert!(
+        matches!(after, Ok(0)) || after.as_ref().is_err_and(|e| e.starts_with("55000")),
+        "a parallel worker accepted a token of an issuer removed after its snapshot: {after:?}"
+    );
+    let unchanged = count_verified(&mut session, &ours);
+    assert!(
+        matches!(unchanged, Ok(2000)) || unchanged.is_err(),
+        "{unchanged:?}"
+    );
+    session.batch_execute("ROLLBACK").unwrap();
+
+    // A new transaction's snapshot includes the removal: its workers read it and use it.
+    session
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    assert_eq!(count_verified(&mut session, &theirs), Ok(0));
+    assert_eq!(count_verified(&mut session, &ours), Ok(2000));
+    session.batch_execute("COMMIT").unwrap();
+
+    // SERIALIZABLE is the same.
+    session
+        .batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+        .unwrap();
+    assert_eq!(count_verified(&mut session, &theirs), Ok(0));
+    assert_eq!(count_verified(&mut session, &ours), Ok(2000));
+    session.batch_execute("COMMIT").unwrap();
+    holder.batch_execute("COMMIT").unwrap();
 }
