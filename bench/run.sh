@@ -19,8 +19,8 @@
 #   BENCH_PGBENCH_SECONDS [10]  length of each pgbench run (item 4)
 #   BENCH_CLIENTS [8]           pgbench clients
 #   BENCH_OPENSSL_SECONDS [3]   length of each `openssl speed` run
-#   BENCH_ITEMS [1 2 3 4 5 6 7 8 9 10 11] which measurements to run (7 and 10 build
-#                               bench/crypto with cargo), e.g. BENCH_ITEMS="10 11"
+#   BENCH_ITEMS [1 2 3 4 5 6 7 8 9 10 11 12] which measurements to run (7 and 10 build
+#                               bench/crypto with cargo), e.g. BENCH_ITEMS="10 12"
 #   BENCH_REVOCATIONS [100000]  live token revocations in item 8
 #   BENCH_API_KEY_CALLS [100000] verify_api_key calls per round in item 9
 #   BENCH_DATABASES [200]       databases of item 11 (2 keys each)
@@ -39,7 +39,7 @@ NOTES_ROWS=10000
 PGBENCH_SECONDS="${BENCH_PGBENCH_SECONDS:-10}"
 CLIENTS="${BENCH_CLIENTS:-8}"
 OPENSSL_SECONDS="${BENCH_OPENSSL_SECONDS:-3}"
-ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7 8 9 10 11}"
+ITEMS="${BENCH_ITEMS:-1 2 3 4 5 6 7 8 9 10 11 12}"
 DB=bench
 
 BENCH_DIR="$REPO_ROOT/bench"
@@ -707,6 +707,94 @@ sql -d postgres -c 'DROP DATABASE IF EXISTS bench_b WITH (FORCE)' >/dev/null
 for ((d = DATABASES - 1; d >= 0; d--)); do
     sql -d postgres -c "DROP DATABASE IF EXISTS $(tenant_db "$d")" >/dev/null
 done
+fi
+
+# ---- 12. a third-party issuer's key vs our own -------------------------------------------------
+if want 12; then
+
+# An issuer registered without a network: its row and a copy of the public half of the ES256
+# benchmark key (as pg_restore would write them), due for no refresh; its tokens carry the same
+# claims as ours plus `iss`. The baseline is our own tokens of the same shape and length (an
+# `iss` no issuer has); both are measured with the issuer registered, ours also without.
+# Register (1) or unregister (0) the issuer.
+issuer_registered() {
+    if [[ "$1" == 1 ]]; then
+        sql <<SQL >/dev/null
+DELETE FROM auth_private._issuer_keys;
+DELETE FROM auth_private._issuers;
+INSERT INTO auth_private._issuers (issuer, discover, jwks_uri, audience, default_role,
+                                   last_success_at, next_refresh_at)
+VALUES ('https://issuer.bench', false, 'https://issuer.bench/jwks', 'authenticated',
+        'authenticated', now(), now() + interval '1 day');
+INSERT INTO auth_private._issuer_keys (issuer, kid, alg, verify_key)
+SELECT 'https://issuer.bench', k.kid, k.alg, k.verify_key
+FROM auth_private._keys k JOIN bench.keys b ON b.kid = k.kid WHERE b.alg = 'ES256';
+SQL
+    else
+        sql -c 'DELETE FROM auth_private._issuer_keys' -c 'DELETE FROM auth_private._issuers' >/dev/null
+    fi
+}
+sql <<SQL >/dev/null
+DELETE FROM auth_private._issuer_keys;
+DELETE FROM auth_private._issuers;
+INSERT INTO auth_private._issuers (issuer, discover, jwks_uri, audience, default_role,
+                                   last_success_at, next_refresh_at)
+VALUES ('https://issuer.bench', false, 'https://issuer.bench/jwks', 'authenticated',
+        'authenticated', now(), now() + interval '1 day');
+INSERT INTO auth_private._issuer_keys (issuer, kid, alg, verify_key)
+SELECT 'https://issuer.bench', k.kid, k.alg, k.verify_key
+FROM auth_private._keys k JOIN bench.keys b ON b.kid = k.kid WHERE b.alg = 'ES256';
+DROP TABLE IF EXISTS bench.cold_issuer, bench.one_issuer;
+CREATE TABLE bench.cold_issuer AS
+SELECT auth.sign_jwt(bench.claims(g) || '{"iss": "https://issuer.bench"}', b.kid) AS tok
+FROM bench.keys b, generate_series(1, $COLD_TOKENS) g WHERE b.alg = 'ES256';
+CREATE TABLE bench.one_issuer AS
+SELECT auth.sign_jwt(bench.claims(0) || '{"iss": "https://issuer.bench"}', b.kid) AS tok
+FROM bench.keys b WHERE b.alg = 'ES256';
+-- Our own tokens of the same length and shape: an `iss` that names no registered issuer.
+DROP TABLE IF EXISTS bench.cold_ours_iss, bench.one_ours_iss;
+CREATE TABLE bench.cold_ours_iss AS
+SELECT auth.sign_jwt(bench.claims(g) || '{"iss": "https://oursel.bench"}', b.kid) AS tok
+FROM bench.keys b, generate_series(1, $COLD_TOKENS) g WHERE b.alg = 'ES256';
+CREATE TABLE bench.one_ours_iss AS
+SELECT auth.sign_jwt(bench.claims(0) || '{"iss": "https://oursel.bench"}', b.kid) AS tok
+FROM bench.keys b WHERE b.alg = 'ES256';
+SQL
+# In a new session: cold (every token once) and warm (one token WARM_CALLS times) seconds for
+# the tokens of `cold_table` / `one_table`.
+issuer_round() {
+    sql <<SQL | paste -sd'|'
+SELECT bench.seconds('SELECT auth.verify_jwt(tok) FROM bench.$2');
+SELECT bench.seconds('SELECT count(auth.verify_jwt(tok)) FROM bench.$1');
+SELECT bench.seconds('SELECT count(auth.verify_jwt(o.tok)) FROM generate_series(1, $WARM_CALLS) g CROSS JOIN bench.$2 o');
+SQL
+}
+say "12. verification with a third-party issuer's key vs our own key (ES256, cold and warm), $ROUNDS rounds"
+I_COLD=() I_WARM=() O_COLD=() O_WARM=() N_COLD=()
+for ((r = 1; r <= ROUNDS; r++)); do
+    issuer_registered 1
+    IFS='|' read -r _ c w <<<"$(issuer_round cold_ours_iss one_ours_iss)"
+    O_COLD+=("$c"); O_WARM+=("$w")
+    IFS='|' read -r _ C W <<<"$(issuer_round cold_issuer one_issuer)"
+    I_COLD+=("$C"); I_WARM+=("$W")
+    issuer_registered 0
+    IFS='|' read -r _ n _ <<<"$(issuer_round cold_ours_iss one_ours_iss)"
+    N_COLD+=("$n")
+    log_round "issuer round $r: ours cold ${c}s warm ${w}s; issuer cold ${C}s warm ${W}s; ours without issuers cold ${n}s"
+done
+issuer_registered 0
+c="$(best_min "${O_COLD[@]}")"; C="$(best_min "${I_COLD[@]}")"
+ratio="$(calc "$C / $c")"
+row "12" "cold ES256 verify_jwt, an issuer's key" "$(fmt "$(calc "$COLD_TOKENS / $C")") verify/s" \
+    "our own key" "$(fmt "$(calc "$COLD_TOKENS / $c")") verify/s" "$(fmt "$ratio" 3)× time" "≤ 1.05×" "$(verdict "$ratio" "<=" 1.05)"
+n="$(best_min "${N_COLD[@]}")"
+ratio="$(calc "$c / $n")"
+row "12" "cold ES256 verify_jwt, our key, an issuer registered" "$(fmt "$(calc "$COLD_TOKENS / $c")") verify/s" \
+    "no issuer registered" "$(fmt "$(calc "$COLD_TOKENS / $n")") verify/s" "$(fmt "$ratio" 3)× time" "(for reference)" ""
+w="$(best_min "${O_WARM[@]}")"; W="$(best_min "${I_WARM[@]}")"
+ratio="$(calc "$W / $w")"
+row "12" "warm verify_jwt, an issuer's token" "$(fmt "$(calc "$W * 1e6 / $WARM_CALLS")" 2) µs/call" \
+    "our own token" "$(fmt "$(calc "$w * 1e6 / $WARM_CALLS")" 2) µs/call" "$(fmt "$ratio" 3)× time" "≤ 1.05×" "$(verdict "$ratio" "<=" 1.05)"
 fi
 
 # ---- the table --------------------------------------------------------------------------------

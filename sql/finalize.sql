@@ -345,10 +345,16 @@ CREATE FUNCTION auth.jwks() RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT auth_private._jwks() $$;
 
+-- Our keys, then the third-party issuers' (verify-only, no state; sql/issuers.sql).
 CREATE VIEW auth.keys WITH (security_barrier) AS
 SELECT k.kid, k.alg, k.state, k.is_legacy, k.private_key IS NOT NULL AS can_sign, k.description,
-       k.created_at, k.state_changed_at, auth_private._public_jwk(k.alg, k.verify_key, k.kid) AS public_jwk
-FROM auth_private._keys k;
+       k.created_at, k.state_changed_at, auth_private._public_jwk(k.alg, k.verify_key, k.kid) AS public_jwk,
+       NULL::text AS issuer
+FROM auth_private._keys k
+UNION ALL
+SELECT ik.kid, ik.alg, NULL, false, false, NULL, ik.fetched_at, NULL,
+       auth_private._public_jwk(ik.alg, ik.verify_key, ik.kid), ik.issuer
+FROM auth_private._issuer_keys ik;
 
 -- Signs with the in_use key, or the named trusted key that has private material.
 CREATE FUNCTION auth.sign_jwt(claims jsonb, kid text DEFAULT NULL) RETURNS text
@@ -496,7 +502,9 @@ INSERT INTO auth_private._admin_functions VALUES
     ('auth.delete_api_key(uuid, text, boolean)'), ('auth.reveal_api_key(uuid)'),
     ('auth.import_legacy_api_key(text)'), ('auth.set_legacy_api_keys_enabled(boolean)'),
     ('auth.revoke_tokens(text, timestamptz, text)'), ('auth.revoke_session(text, text)'),
-    ('auth.revoke_token(text, text)');
+    ('auth.revoke_token(text, text)'),
+    ('auth.add_issuer(text, text, text, text)'), ('auth.remove_issuer(text)'),
+    ('auth.refresh_issuer(text)');
 REVOKE ALL ON auth_private._admin_functions FROM PUBLIC;
 
 -- Functions are executable by PUBLIC by default: take that away from everything internal and
@@ -532,9 +540,9 @@ BEGIN
     FOR f IN SELECT a.fn FROM auth_private._admin_functions a LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', f, $1);
     END LOOP;
-    EXECUTE format('GRANT SELECT ON %s, %s, %s, %s TO %I', 'auth.keys'::regclass,
+    EXECUTE format('GRANT SELECT ON %s, %s, %s, %s, %s TO %I', 'auth.keys'::regclass,
                    'auth.api_keys'::regclass, 'auth.key_events'::regclass,
-                   'auth.token_revocations'::regclass, $1);
+                   'auth.token_revocations'::regclass, 'auth.issuers'::regclass, $1);
 END $$;
 REVOKE EXECUTE ON FUNCTION auth.grant_admin(name) FROM PUBLIC;
 

@@ -33,6 +33,9 @@ pub struct Relations {
     pub switches: Option<pg_sys::Oid>,
     /// None before release 0.3.0, which added token revocations.
     pub revocations: Option<pg_sys::Oid>,
+    /// None before release 0.3.0, which added third-party issuers.
+    pub issuers: Option<pg_sys::Oid>,
+    pub issuer_keys: Option<pg_sys::Oid>,
 }
 
 impl Relations {
@@ -50,10 +53,16 @@ pub enum Part {
     SigningKeys,
     ApiKeys,
     Revocations,
+    Issuers,
 }
 
 impl Part {
-    pub const ALL: [Part; 3] = [Part::SigningKeys, Part::ApiKeys, Part::Revocations];
+    pub const ALL: [Part; 4] = [
+        Part::SigningKeys,
+        Part::ApiKeys,
+        Part::Revocations,
+        Part::Issuers,
+    ];
 }
 
 thread_local! {
@@ -63,8 +72,8 @@ thread_local! {
     static RESOLVE_AGAIN: Cell<bool> = const { Cell::new(false) };
     /// The table OIDs of `CACHED` with their parts, readable from an invalidation callback
     /// without borrowing.
-    static OIDS: Cell<[(pg_sys::Oid, Part); 4]> =
-        const { Cell::new([(pg_sys::InvalidOid, Part::SigningKeys); 4]) };
+    static OIDS: Cell<[(pg_sys::Oid, Part); 6]> =
+        const { Cell::new([(pg_sys::InvalidOid, Part::SigningKeys); 6]) };
 }
 
 fn not_installed() -> AuthError {
@@ -92,6 +101,8 @@ pub fn relations() -> Result<Relations, AuthError> {
                 r.revocations.unwrap_or(pg_sys::InvalidOid),
                 Part::Revocations,
             ),
+            (r.issuers.unwrap_or(pg_sys::InvalidOid), Part::Issuers),
+            (r.issuer_keys.unwrap_or(pg_sys::InvalidOid), Part::Issuers),
         ])
     });
     CACHED.with(|c| *c.borrow_mut() = Some(r.clone()));
@@ -142,6 +153,8 @@ fn look_up() -> Result<Relations, AuthError> {
                 api_keys: member(schema, c"_api_keys"),
                 switches: member(schema, c"_switches"),
                 revocations: member(schema, c"_token_revocations"),
+                issuers: member(schema, c"_issuers"),
+                issuer_keys: member(schema, c"_issuer_keys"),
             });
         }
     }

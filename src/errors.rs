@@ -54,6 +54,11 @@ pub enum AuthError {
     /// change): 0A000 feature_not_supported.
     #[error("{message}")]
     Unsupported { message: String, hint: String },
+    /// A third-party issuer's keys could not be fetched or are unusable (unreachable, refused
+    /// certificate, too large, a document without usable keys): 58000 system_error, an error
+    /// outside PostgreSQL.
+    #[error("{0}")]
+    Issuer(String),
     /// The key table could not be read: XX000, a bug or a broken installation.
     #[error("{0}")]
     Internal(String),
@@ -80,6 +85,7 @@ impl AuthError {
             AuthError::NotReady { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             AuthError::Unsupported { .. } => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             AuthError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            AuthError::Issuer(_) => PgSqlErrorCode::ERRCODE_SYSTEM_ERROR,
         }
     }
 

@@ -416,6 +416,7 @@ pub enum Change {
     SigningKeys,
     ApiKeys,
     Revocations,
+    Issuers,
 }
 
 /// Called by the statement triggers on the key tables (sql/finalize.sql), inside the writing
@@ -429,6 +430,7 @@ pub fn note_change(change: Change) -> Result<(), AuthError> {
         Change::SigningKeys => relations.keys,
         Change::ApiKeys => relations.api_keys.unwrap_or(relations.keys),
         Change::Revocations => relations.revocations.unwrap_or(relations.keys),
+        Change::Issuers => relations.issuers.unwrap_or(relations.keys),
     };
     // SAFETY: queues a transactional invalidation message for a relation that exists.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(relid) };

@@ -16,7 +16,8 @@
 use pgrx::prelude::*;
 use pgrx::{pg_sys, FromDatum};
 
-use crate::catalog;
+use crate::catalog::{self, Part};
+use crate::commits;
 use crate::errors::AuthError;
 
 /// One row of a result, read inside the SPI connection.
@@ -116,16 +117,21 @@ pub fn read<T>(query: &str, map: impl FnMut(&Row) -> Option<T>) -> Result<Vec<T>
     read_proving(query, map, None)
 }
 
-/// Proves that a snapshot sees every committed change to the table a query reads (then a
-/// parallel operation may read with it even under REPEATABLE READ); the snapshot is valid.
-pub type NewestProof = unsafe fn(pg_sys::Snapshot) -> bool;
+/// [`read`] of the tables of `part`, whose commits shared memory records (commits.rs): a
+/// parallel operation of a REPEATABLE READ (or SERIALIZABLE) transaction, which cannot take a
+/// newer snapshot, reads with its own when that record proves it the newest.
+pub fn read_part<T>(
+    query: &str,
+    map: impl FnMut(&Row) -> Option<T>,
+    part: Part,
+) -> Result<Vec<T>, AuthError> {
+    read_proving(query, map, Some(part))
+}
 
-/// [`read`], but a parallel operation of a REPEATABLE READ (or SERIALIZABLE) transaction, which
-/// cannot take a newer snapshot, reads with its own when `proof` says that is the newest.
-pub fn read_proving<T>(
+fn read_proving<T>(
     query: &str,
     mut map: impl FnMut(&Row) -> Option<T>,
-    proof: Option<NewestProof>,
+    proof: Option<Part>,
 ) -> Result<Vec<T>, AuthError> {
     let relations = catalog::relations()?;
     let relid = relations.keys;
@@ -136,11 +142,17 @@ pub fn read_proving<T>(
     if parallel && unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
         // SAFETY: in a parallel operation the active snapshot is the statement's (a valid MVCC
         // snapshot the leader passed on), which is what the query below reads with.
-        let newest = proof.is_some_and(|p| unsafe { p(pg_sys::GetActiveSnapshot()) });
+        let newest = proof.is_some_and(|p| unsafe {
+            commits::snapshot_is_newest(p, pg_sys::GetActiveSnapshot())
+        });
         if !newest {
             return Err(AuthError::NotReady {
-                message: if proof.is_some() {
-                    "a parallel worker of a REPEATABLE READ transaction cannot prove that it sees the newest token revocations".into()
+                message: if let Some(part) = proof {
+                    let what = match part {
+                        Part::Issuers => "third-party issuers",
+                        _ => "token revocations",
+                    };
+                    format!("a parallel worker of a REPEATABLE READ transaction cannot prove that it sees the newest {what}")
                 } else {
                     "the key set changed and cannot be reloaded by a parallel worker in a REPEATABLE READ transaction".into()
                 },

@@ -11,7 +11,11 @@ mod binding;
 mod catalog;
 mod claims;
 mod clock;
+mod commits;
 mod errors;
+mod fetch;
+mod issuer_shared;
+mod issuers;
 mod jsonb_arg;
 mod kek;
 mod keys;
@@ -20,7 +24,6 @@ mod latest;
 mod planner;
 mod postgrest;
 mod rekey;
-mod revocation_commits;
 mod revocations;
 mod root_key;
 mod settings;
@@ -29,6 +32,7 @@ mod statement;
 mod stats;
 mod tokens;
 mod verified;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -58,6 +62,18 @@ pgrx::extension_sql_file!(
         claims::auth::_caller_subject,
     ]
 );
+pgrx::extension_sql_file!(
+    "../sql/issuers.sql",
+    name = "issuers",
+    requires = [
+        "token_revocations",
+        issuers::auth::_fetch_issuer,
+        issuers::auth::_check_issuer_urls,
+        issuers::auth::_issuers_changed,
+        issuers::auth::_issuer_added,
+        api_keys::auth::_role_allowed,
+    ]
+);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
@@ -75,13 +91,18 @@ pub extern "C-unwind" fn _PG_init() {
             pgrx::pg_shmem_init!(KEY_STORE = shmem::Empty);
         }
         {
-            use revocation_commits::REVOCATION_COMMITS;
-            pgrx::pg_shmem_init!(REVOCATION_COMMITS = shmem::Empty);
+            use commits::COMMITS;
+            pgrx::pg_shmem_init!(COMMITS = shmem::Empty);
         }
+        {
+            use issuer_shared::ISSUERS;
+            pgrx::pg_shmem_init!(ISSUERS);
+        }
+        worker::register();
     }
     binding::register();
     keyset::register_callbacks();
-    revocation_commits::register_callbacks();
+    commits::register_callbacks();
     statement::install_hooks(binding::after_utility);
 }
 

@@ -32,7 +32,7 @@ use crate::catalog::{self, Part};
 use crate::errors::{AuthError, OrRaise};
 use crate::keyset::{self, Change};
 use crate::statement::{self, StatementId};
-use crate::{latest, revocation_commits, settings};
+use crate::{commits, latest, settings};
 
 /// A copy of the revocations and its generation: a number this backend never gave another copy,
 /// so that a token checked against it need not be checked again while it is current.
@@ -99,11 +99,10 @@ fn read_rows(since: Option<u64>) -> Result<(Vec<RevocationEntry>, u64), AuthErro
     // commits, so that parallel workers of later REPEATABLE READ transactions can read too.
     // SAFETY: a backend-local global.
     if !unsafe { pg_sys::IsInParallelMode() } {
-        revocation_commits::track();
+        commits::track(Part::Revocations);
     }
     let mut xmin = None;
-    let proof: latest::NewestProof = revocation_commits::snapshot_is_newest;
-    let entries = latest::read_proving(
+    let entries = latest::read_part(
         &query,
         |row| {
             xmin = row.get::<String>(1).and_then(|x| x.parse::<u64>().ok());
@@ -115,7 +114,7 @@ fn read_rows(since: Option<u64>) -> Result<(Vec<RevocationEntry>, u64), AuthErro
                 issued_before: row.get::<f64>(5),
             })
         },
-        Some(proof),
+        Part::Revocations,
     )?;
     let xmin = xmin.ok_or_else(|| {
         AuthError::Internal("reading token revocations returned no snapshot".into())
@@ -280,7 +279,7 @@ pub(crate) mod auth {
     #[pg_extern(volatile, parallel_unsafe, schema = "auth_private")]
     fn _token_revocations_changed() {
         keyset::note_change(Change::Revocations).or_raise();
-        revocation_commits::note_change();
+        commits::note_change(Part::Revocations);
     }
 
     /// Internal: what `auth.revoke_token` stores for `token`, read without verifying it: its

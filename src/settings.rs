@@ -54,7 +54,16 @@ pub static MAX_TOKEN_LIFETIME_SECS: GucSetting<i32> = GucSetting::<i32>::new(7 *
 /// Live revocation entries a database may hold; each backend keeps all of them in memory.
 pub static MAX_TOKEN_REVOCATIONS: GucSetting<i32> = GucSetting::<i32>::new(1_000_000);
 
+pub static ISSUER_CA_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ISSUER_ALLOW_PRIVATE: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static ISSUER_MIN_REFRESH_SECS: GucSetting<i32> = GucSetting::<i32>::new(60);
+pub static ISSUER_MAX_REFRESH_SECS: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+pub static ISSUER_REFETCH_COOLDOWN_SECS: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static ISSUER_MAX_STALE_SECS: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+pub static ISSUER_FETCH_TIMEOUT_SECS: GucSetting<i32> = GucSetting::<i32>::new(10);
+
 pub fn register() {
+    register_issuer_settings();
     debug_assert_eq!(DEFAULT_ALLOWED_ROLES_C.to_str(), Ok(DEFAULT_ALLOWED_ROLES));
     debug_assert_eq!(
         DEFAULT_ELEVATED_ROLES_C.to_str(),
@@ -212,6 +221,66 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::default(),
     );
+}
+
+/// Third-party issuers (issuers.rs, fetch.rs, worker.rs). SUSET like the rest: what a fetch may
+/// reach and trust is the administrator's choice, not a session's.
+fn register_issuer_settings() {
+    GucRegistry::define_string_guc(
+        c"auth.issuer_ca_file",
+        c"PEM file of CA certificates trusted for fetching issuers' keys, besides the system's.",
+        c"",
+        &ISSUER_CA_FILE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"auth.issuer_allow_private",
+        c"Allow fetching issuers' keys from loopback and private addresses.",
+        c"",
+        &ISSUER_ALLOW_PRIVATE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    let seconds = [
+        (
+            c"auth.issuer_min_refresh",
+            c"Shortest time between scheduled refreshes of an issuer's keys (Cache-Control max-age is clamped to it).",
+            &ISSUER_MIN_REFRESH_SECS,
+        ),
+        (
+            c"auth.issuer_max_refresh",
+            c"Longest time between refreshes of an issuer's keys (Cache-Control max-age is clamped to it).",
+            &ISSUER_MAX_REFRESH_SECS,
+        ),
+        (
+            c"auth.issuer_refetch_cooldown",
+            c"At most one fetch per issuer in this time for tokens with an unknown kid, across all sessions.",
+            &ISSUER_REFETCH_COOLDOWN_SECS,
+        ),
+        (
+            c"auth.issuer_max_stale",
+            c"How long an issuer's keys are trusted after its last successful fetch.",
+            &ISSUER_MAX_STALE_SECS,
+        ),
+        (
+            c"auth.issuer_fetch_timeout",
+            c"Total time one fetch of an issuer's discovery document or keys may take.",
+            &ISSUER_FETCH_TIMEOUT_SECS,
+        ),
+    ];
+    for (name, short, setting) in seconds {
+        GucRegistry::define_int_guc(
+            name,
+            short,
+            c"",
+            setting,
+            1,
+            i32::MAX,
+            GucContext::Suset,
+            GucFlags::UNIT_S,
+        );
+    }
 }
 
 /// A string setting as Rust text; empty counts as unset.

@@ -38,6 +38,9 @@ mod auth {
         let (keys, bytes) = crate::api_key_set::held();
         out.insert("api_keys".into(), keys.into());
         out.insert("api_key_bytes".into(), bytes.into());
+        for (name, value) in crate::issuer_shared::counters() {
+            out.insert(name.to_string(), value.into());
+        }
         pgrx::JsonB(serde_json::Value::Object(out))
     }
 }

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::clock::now_secs;
 use crate::errors::{AuthError, OrRaise};
+use crate::issuers::{self, Issuers};
 use crate::jsonb_arg::JsonbArg;
 use crate::keyset::{self, KeySet};
 use crate::revocations;
@@ -32,6 +33,7 @@ pub use crate::verified::{Claims, ClaimsJsonb, Verified};
 
 struct TokenCache {
     set: Option<Rc<KeySet>>,
+    issuers: Option<Rc<Issuers>>,
     /// Keyed on the exact token text (the entry's own copy, shared). FxHash, not SipHash: only
     /// tokens that verified are ever inserted, and nobody can make valid tokens collide on
     /// purpose (SipHash was 7% of a cold HS256 verification).
@@ -39,7 +41,7 @@ struct TokenCache {
 }
 
 thread_local! {
-    static CACHE: RefCell<TokenCache> = RefCell::new(TokenCache { set: None, entries: HashMap::default() });
+    static CACHE: RefCell<TokenCache> = RefCell::new(TokenCache { set: None, issuers: None, entries: HashMap::default() });
 }
 
 pub fn claim_rules() -> ClaimRules {
@@ -58,8 +60,19 @@ thread_local! {
     static RULES: RefCell<Option<(StatementId, ClaimRules)>> = const { RefCell::new(None) };
 }
 
+/// Check `v`'s claims with `rules`: a third-party issuer's token with its own audience (and no
+/// auth.audience / auth.issuer, which are for our tokens), after the staleness of its keys.
+fn check_claims_with(v: &Verified, rules: &mut ClaimRules) -> Result<(), TokenError> {
+    let role = v.role_at(&rules.role_claim);
+    let Some(issuer) = &v.issuer else {
+        return auth_core::check_claim_values(&v.values, role.as_deref(), rules);
+    };
+    issuer.check_fresh(rules.now)?;
+    issuer.check_claim_values(&v.values, role.as_deref(), rules)
+}
+
 /// Call `f` with the running statement's rules at the current time.
-fn with_rules_now<R>(f: impl FnOnce(&ClaimRules) -> R) -> R {
+fn with_rules_now<R>(f: impl FnOnce(&mut ClaimRules) -> R) -> R {
     let statement = statement::current();
     RULES.with(|r| {
         let mut r = r.borrow_mut();
@@ -74,10 +87,7 @@ fn with_rules_now<R>(f: impl FnOnce(&ClaimRules) -> R) -> R {
 
 /// Check `v`'s claims with the running statement's rules at the current time.
 fn check_claims_now(v: &Verified) -> Result<(), TokenError> {
-    with_rules_now(|rules| {
-        let role = v.role_at(&rules.role_claim);
-        auth_core::check_claim_values(&v.values, role.as_deref(), rules)
-    })
+    with_rules_now(|rules| check_claims_with(v, rules))
 }
 
 /// A token minted from an API key (`auth.api_key_token`: an `api_key_id` claim) is valid only
@@ -108,6 +118,15 @@ fn verify_signature<'t>(
     token: &'t str,
 ) -> Result<auth_core::ParsedToken<'t>, AuthError> {
     let parsed = auth_core::parse_compact(token, settings::max_token_bytes())?;
+    verify_parsed(set, token, parsed)
+}
+
+/// [`verify_signature`] of a parsed token.
+fn verify_parsed<'t>(
+    set: &KeySet,
+    token: &str,
+    parsed: auth_core::ParsedToken<'t>,
+) -> Result<auth_core::ParsedToken<'t>, AuthError> {
     let entry = match parsed.kid() {
         Some(kid) => set.get(kid).ok_or(TokenError::UnknownKid)?,
         // Only the legacy HS256 secret verifies tokens without a kid (contract §2).
@@ -158,15 +177,33 @@ pub fn verify_legacy_api_key(jwt: &str) -> Result<Claims, AuthError> {
     check().map_err(AuthError::from)
 }
 
-fn verify_uncached(set: &KeySet, token: &str) -> Result<Verified, AuthError> {
-    let parsed = verify_signature(set, token)?;
+fn verify_uncached(set: &KeySet, issuers: &Issuers, token: &str) -> Result<Verified, AuthError> {
+    let parsed = auth_core::parse_compact(token, settings::max_token_bytes())?;
     let role_path = with_rules_now(|rules| crate::verified::shared_path(&rules.role_claim));
     // One pass over the payload: every check of `claims()`, only the members kept built.
     let mut keep = crate::verified::KEPT.to_vec();
     if let Some(RoleClaimStep::Key(first)) = role_path.steps().first() {
         keep.push(first);
     }
-    let claims = parsed.claims_keeping(&keep)?;
+    // A registered issuer's token verifies with its keys only; every other with ours only.
+    let claims = match issuers::verify(issuers, &parsed, &keep, &role_path)? {
+        issuers::Route::Issuer(t) => {
+            return Ok(Verified::from_issuer_token(
+                t.claims,
+                role_path,
+                Rc::from(token),
+                parsed.payload(),
+                t.issuer,
+                t.as_signed,
+            ));
+        }
+        issuers::Route::Ours(claims) => claims,
+    };
+    let parsed = verify_parsed(set, token, parsed)?;
+    let claims = match claims {
+        Some(claims) => claims,
+        None => parsed.claims_keeping(&keep)?,
+    };
     let legacy_api_key = is_legacy_api_key(set, &parsed, &claims);
     let mut verified = Verified::from_token(claims, role_path, Rc::from(token), parsed.payload());
     verified.legacy_api_key = legacy_api_key;
@@ -236,8 +273,9 @@ fn check_not_revoked(revoked: &Revocations, v: &Verified, token: &str) -> Result
 pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
     let store = shmem::store()?;
     let set = keyset::current()?;
+    let issuers = issuers::current()?;
     let revoked = revocations::after_keyset()?;
-    let result = verify_with_cache(&set, &revoked, token, &store);
+    let result = verify_with_cache(&set, &issuers, &revoked, token, &store);
     match &result {
         Ok(_) => store.count(Stat::VerifyOk),
         Err(AuthError::Token(e)) => {
@@ -251,6 +289,7 @@ pub fn verify(token: &str) -> Result<Rc<Verified>, AuthError> {
 
 fn verify_with_cache(
     set: &Rc<KeySet>,
+    issuers: &Rc<Issuers>,
     revoked: &Revocations,
     token: &str,
     store: &shmem::Store,
@@ -258,8 +297,11 @@ fn verify_with_cache(
     let capacity = settings::TOKEN_CACHE_ENTRIES.get().max(0) as usize;
     let hit = CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if !c.set.as_ref().is_some_and(|s| Rc::ptr_eq(s, set)) {
+        if !c.set.as_ref().is_some_and(|s| Rc::ptr_eq(s, set))
+            || !c.issuers.as_ref().is_some_and(|i| Rc::ptr_eq(i, issuers))
+        {
             c.set = Some(set.clone());
+            c.issuers = Some(issuers.clone());
             c.entries.clear();
         }
         c.entries.get(token).cloned()
@@ -271,7 +313,7 @@ fn verify_with_cache(
         return Ok(v);
     }
     store.count(Stat::TokenCacheMiss);
-    let mut verified = verify_uncached(set, token)?;
+    let mut verified = verify_uncached(set, issuers, token)?;
     check_now(&verified)?;
     check_not_revoked(revoked, &verified, token)?;
     // From here on the entry answers from what it kept (src/verified.rs), cached or not.
@@ -369,13 +411,10 @@ pub fn inspect(token: &str) -> Result<Value, AuthError> {
         json!({"kid": e.kid, "alg": e.alg.as_str(), "state": e.state.as_str(), "is_legacy": e.is_legacy})
     });
     let revoked = revocations::current()?;
+    let issuers = issuers::current()?;
     let mut revocation = Value::Null;
-    let outcome = verify_signature(&set, token).and_then(|p| {
-        let claims = p.claims()?;
-        let legacy_api_key = is_legacy_api_key(&set, &p, &claims);
-        auth_core::check_claims(&claims, &claim_rules())?;
-        let mut v = Verified::new(claims);
-        v.legacy_api_key = legacy_api_key;
+    let outcome = verify_uncached(&set, &issuers, token).and_then(|v| {
+        check_claims_with(&v, &mut claim_rules())?;
         check_api_key_claim(&v)?;
         check_lifetime_now(&v)?;
         if let Some(id) = revoked_by(&revoked.set, &v, Some(token)) {

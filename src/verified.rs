@@ -6,7 +6,9 @@
 //! token text it shares with the cache's key; not the claims as a map, which took two thirds
 //! of an entry (bench/README.md, item 6). Anything else that wants the whole map (a changed
 //! `auth.role_claim`, the revocations after they changed, `auth.authenticate`) parses the
-//! token's payload again: the same text gives the same map, to the bit.
+//! token's payload again: the same text gives the same map, to the bit. A third-party issuer's
+//! token also keeps its issuer (issuers.rs): its audience and staleness are checked on every
+//! hit, and its default role is written again into a map parsed again.
 
 use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
@@ -15,6 +17,8 @@ use std::rc::Rc;
 use pg_auth_keys_core::{self as auth_core, ClaimValues, NumericClaim, RoleClaim};
 use pgrx::prelude::*;
 use serde_json::{Map, Value};
+
+use crate::issuers::Issuer;
 
 pub type Claims = Map<String, Value>;
 
@@ -51,6 +55,10 @@ pub struct Verified {
     sub: Option<Value>,
     /// Boxed: most tokens have none (an entry's size is the cache's, bench item 6).
     pub(crate) api_key_id: Option<Box<Value>>,
+    /// The registered third-party issuer whose key verified the token (issuers.rs); None: our
+    /// own key. Its claims read again from the token get the issuer's default role written
+    /// where `role_path` points when the token carries no role, as at verification.
+    pub(crate) issuer: Option<Rc<Issuer>>,
     /// A legacy anon / service_role API key (a token of the legacy secret with one of those
     /// roles): exempt from auth.max_token_lifetime, since those keys are ten-year JWTs.
     pub(crate) legacy_api_key: bool,
@@ -76,6 +84,7 @@ impl Verified {
             api_key_id: claims.get("api_key_id").cloned().map(Box::new),
             claims: Some(claims),
             token: None,
+            issuer: None,
             legacy_api_key: false,
             unrevoked_in: Cell::new(0),
             within_lifetime: Cell::new(-1),
@@ -101,12 +110,36 @@ impl Verified {
         let mut v = Verified::with_role_path(claims, role_path);
         // From now on `claims` is not the whole set: `claims()` parses the token again.
         v.token = Some(token);
+        v.set_jsonb_from(payload);
+        v
+    }
+
+    /// [`Verified::from_token`] for a token of a registered `issuer`, whose `claims` carry its
+    /// default role when the token had none (`as_signed` false): then the payload is not the
+    /// claims, and jsonb is made from the claims when first asked for.
+    pub(crate) fn from_issuer_token(
+        claims: Claims,
+        role_path: Rc<RoleClaim>,
+        token: Rc<str>,
+        payload: &[u8],
+        issuer: Rc<Issuer>,
+        as_signed: bool,
+    ) -> Verified {
+        let mut v = Verified::with_role_path(claims, role_path);
+        v.token = Some(token);
+        v.issuer = Some(issuer);
+        if as_signed {
+            v.set_jsonb_from(payload);
+        }
+        v
+    }
+
+    fn set_jsonb_from(&self, payload: &[u8]) {
         // Valid JSON has no NUL byte; if it had one, to_jsonb would encode from the map instead.
         if let Ok(text) = std::ffi::CString::new(payload) {
             // SAFETY: called inside a transaction, where jsonb_in may run.
-            let _ = v.jsonb.set(unsafe { jsonb_from_text(&text) });
+            let _ = self.jsonb.set(unsafe { jsonb_from_text(&text) });
         }
-        v
     }
 
     /// Drop the members kept for the checks of the verification; a token's claims are then
@@ -134,11 +167,15 @@ impl Verified {
         // The token verified and its claims parsed before, so this parses again: no limit of
         // auth.max_token_bytes (it may have changed since) applies.
         let token = self.token.as_deref().unwrap_or_default();
-        Cow::Owned(
-            auth_core::parse_compact(token, usize::MAX)
-                .and_then(|p| p.claims())
-                .unwrap_or_default(),
-        )
+        let mut claims = auth_core::parse_compact(token, usize::MAX)
+            .and_then(|p| p.claims())
+            .unwrap_or_default();
+        if let Some(issuer) = &self.issuer {
+            // As at verification (issuers::verify), where it succeeded: it succeeds again.
+            let _ =
+                auth_core::apply_default_role(&mut claims, &self.role_path, &issuer.default_role);
+        }
+        Cow::Owned(claims)
     }
 
     /// The role claim at `path`: kept when `path` is the one it was taken at.

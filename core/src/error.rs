@@ -60,6 +60,10 @@ pub enum TokenError {
     /// entries that are kept for that long.
     #[error("lifetime too long")]
     LifetimeTooLong,
+    /// A registered third-party issuer's keys were last fetched more than
+    /// `auth.issuer_max_stale` ago: its tokens are refused until a fetch succeeds.
+    #[error("issuer keys stale")]
+    IssuerKeysStale,
 }
 
 impl TokenError {
@@ -89,12 +93,13 @@ impl TokenError {
             TokenError::ApiKeyRevoked => "api_key_revoked",
             TokenError::Revoked => "token_revoked",
             TokenError::LifetimeTooLong => "lifetime_too_long",
+            TokenError::IssuerKeysStale => "issuer_keys_stale",
         }
     }
 
     /// All reason codes, in a stable order (for fixed-size counter arrays in shared memory).
     /// New codes go at the end, so that earlier counters keep their positions.
-    pub const REASON_CODES: [&'static str; 23] = [
+    pub const REASON_CODES: [&'static str; 24] = [
         "too_large",
         "malformed",
         "unsupported_alg",
@@ -118,6 +123,7 @@ impl TokenError {
         "api_key_revoked",
         "token_revoked",
         "lifetime_too_long",
+        "issuer_keys_stale",
     ];
 }
 

@@ -1,5 +1,5 @@
 //! The core of pg_auth_keys: every decision that needs no server — JOSE tokens and JWKs, claim
-//! rules, API-key format, request headers and roles, token revocations, sealing.
+//! rules, third-party issuers' URLs and key sets, API-key format, request headers and roles, token revocations, sealing.
 //!
 //! Everything here runs without PostgreSQL so that it can be unit-tested, checked against the
 //! Wycheproof and RFC vectors, and fuzzed. The pgrx layer (`../src`) only adapts these functions
@@ -15,6 +15,7 @@ mod b64;
 mod claims;
 mod der;
 mod error;
+mod issuer;
 mod json;
 mod jwk;
 mod keys;
@@ -36,6 +37,11 @@ pub use claims::{
     check_claim_values, check_claims, uuid_bytes, ClaimRules, ClaimValues, NumericClaim,
 };
 pub use error::{KeyError, TokenError};
+pub use issuer::{
+    address_is_public, apply_default_role, check_url, discovery_url, jwks_uri_from_discovery,
+    key_changes, redirect_target, refresh_after, select_keys, IssuerError, IssuerKey, KeyChanges,
+    KeySelection, MAX_ISSUER_KEYS,
+};
 pub use json::{
     numbers_survive_doubles, parse_object as parse_json_object,
     parse_object_keeping as parse_json_object_keeping, JsonError,

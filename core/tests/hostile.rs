@@ -538,6 +538,7 @@ fn error_strings_and_codes() {
         "key unavailable: key-encryption key missing"
     );
     assert_eq!(TokenError::Revoked.to_string(), "token revoked");
+    assert_eq!(TokenError::IssuerKeysStale.to_string(), "issuer keys stale");
     let all = [
         TokenError::TooLarge,
         TokenError::Malformed("x"),
@@ -562,6 +563,7 @@ fn error_strings_and_codes() {
         TokenError::ApiKeyRevoked,
         TokenError::Revoked,
         TokenError::LifetimeTooLong,
+        TokenError::IssuerKeysStale,
     ];
     let codes: Vec<&str> = all.iter().map(TokenError::reason_code).collect();
     assert_eq!(codes, TokenError::REASON_CODES);

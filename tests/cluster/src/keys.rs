@@ -150,3 +150,51 @@ impl KeyFixture {
         }
     }
 }
+
+/// A session whose plans run `auth.try_verify_jwt` in parallel workers only (the leader does not
+/// participate), with the name of the setting that forces parallel plans on this major.
+pub fn parallel_session(cluster: &Cluster) -> (Client, &'static str) {
+    let mut session = cluster.connect();
+    session
+        .batch_execute(
+            "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+             SET min_parallel_table_scan_size = 0; SET parallel_leader_participation = off;
+             SET max_parallel_workers_per_gather = 2",
+        )
+        .unwrap();
+    let force = if session
+        .batch_execute("SET debug_parallel_query = on")
+        .is_ok()
+    {
+        "debug_parallel_query"
+    } else {
+        session
+            .batch_execute("SET force_parallel_mode = on")
+            .unwrap();
+        "force_parallel_mode"
+    };
+    (session, force)
+}
+
+pub const COUNT_VERIFIED: &str = "SELECT count(*) FROM t WHERE auth.try_verify_jwt($1) IS NOT NULL";
+
+/// Rows of `t` (made by the caller, 2000 rows in the tests) whose parallel workers accepted `token`, or the SQLSTATE and message (in a
+/// savepoint, so that the transaction goes on).
+pub fn count_verified(session: &mut Client, token: &str) -> Result<i64, String> {
+    session.batch_execute("SAVEPOINT c").unwrap();
+    let count = session
+        .query_one(COUNT_VERIFIED, &[&token])
+        .map(|row| row.get::<_, i64>(0))
+        .map_err(|e| {
+            assert_eq!(sqlstate(&e), "55000", "{}", db_error(&e));
+            db_error(&e)
+        });
+    session
+        .batch_execute(if count.is_ok() {
+            "RELEASE SAVEPOINT c"
+        } else {
+            "ROLLBACK TO SAVEPOINT c"
+        })
+        .unwrap();
+    count
+}

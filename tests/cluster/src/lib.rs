@@ -23,6 +23,7 @@
 //! input; [`pgbouncer`] puts a real pooler in front of a cluster.
 
 pub mod hostile;
+pub mod https;
 pub mod keys;
 pub mod pgbouncer;
 pub mod pyjwt;

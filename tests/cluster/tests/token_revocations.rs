@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pg_auth_keys_cluster_tests::keys::{
-    alice_in_repeatable_read, check_jwt, db_error, opt_text, rotate_in_new_key, sqlstate, verifies,
-    ALICE,
+    alice_in_repeatable_read, check_jwt, count_verified, opt_text, parallel_session,
+    rotate_in_new_key, verifies, ALICE, COUNT_VERIFIED,
 };
 use pg_auth_keys_cluster_tests::pyjwt::{run_python, scratch};
 use pg_auth_keys_cluster_tests::{simple_opt_text, text, Client, Cluster, Pgbouncer, PoolMode};
@@ -351,54 +351,6 @@ fn sixteen_clients_verify_while_subjects_are_revoked() {
         checks.load(Ordering::Relaxed) > 1000,
         "too few verifications"
     );
-}
-
-/// A session whose plans run `auth.try_verify_jwt` in parallel workers only (the leader does not
-/// participate), with the name of the setting that forces parallel plans on this major.
-fn parallel_session(cluster: &Cluster) -> (Client, &'static str) {
-    let mut session = cluster.connect();
-    session
-        .batch_execute(
-            "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
-             SET min_parallel_table_scan_size = 0; SET parallel_leader_participation = off;
-             SET max_parallel_workers_per_gather = 2",
-        )
-        .unwrap();
-    let force = if session
-        .batch_execute("SET debug_parallel_query = on")
-        .is_ok()
-    {
-        "debug_parallel_query"
-    } else {
-        session
-            .batch_execute("SET force_parallel_mode = on")
-            .unwrap();
-        "force_parallel_mode"
-    };
-    (session, force)
-}
-
-const COUNT_VERIFIED: &str = "SELECT count(*) FROM t WHERE auth.try_verify_jwt($1) IS NOT NULL";
-
-/// Rows of `t` (2000) whose parallel workers accepted `token`, or the SQLSTATE and message (in a
-/// savepoint, so that the transaction goes on).
-fn count_verified(session: &mut Client, token: &str) -> Result<i64, String> {
-    session.batch_execute("SAVEPOINT c").unwrap();
-    let count = session
-        .query_one(COUNT_VERIFIED, &[&token])
-        .map(|row| row.get::<_, i64>(0))
-        .map_err(|e| {
-            assert_eq!(sqlstate(&e), "55000", "{}", db_error(&e));
-            db_error(&e)
-        });
-    session
-        .batch_execute(if count.is_ok() {
-            "RELEASE SAVEPOINT c"
-        } else {
-            "ROLLBACK TO SAVEPOINT c"
-        })
-        .unwrap();
-    count
 }
 
 /// Parallel workers cannot take a snapshot newer than their REPEATABLE READ transaction's, so

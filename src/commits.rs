@@ -1,30 +1,32 @@
-//! Which transactions committed a change to the token revocations, per database, in shared
-//! memory: what lets a parallel worker of a REPEATABLE READ (or SERIALIZABLE) transaction prove
-//! that the revocations it can read are the newest.
+//! Which transactions committed a change to a part of the extension's tables (the token
+//! revocations, the third-party issuers), per database and part, in shared memory: what lets a
+//! parallel worker of a REPEATABLE READ (or SERIALIZABLE) transaction prove that the part it can
+//! read is the newest.
 //!
 //! A worker cannot take a snapshot newer than its leader's, and under REPEATABLE READ the
-//! leader's is the transaction's, which may predate a revocation. Reading the table with it is
-//! sound exactly when every committed change to the table is visible in it. So:
+//! leader's is the transaction's, which may predate a revocation or an issuer key's removal.
+//! Reading the tables with it is sound exactly when every committed change to them is visible in
+//! it. So, for each part in [`TRACKED`]:
 //!
-//! - a transaction that changed the revocations (the statement trigger calls
-//!   `revocations::_token_revocations_changed`) records its transaction id here in its COMMIT
-//!   callback, which PostgreSQL runs after the commit is visible and before COMMIT returns (and
-//!   before the commit's invalidations are sent). Two-phase commit of such a transaction is
-//!   refused (keyset.rs), so every committed change passes through that callback;
-//! - per database the last [`RECENT`] such ids are kept, and a `floor`: every change committed
-//!   since the server started by a transaction whose id is not kept is below it (evicted ids
-//!   raise it; a database's entry starts with the next transaction id as its floor, since what
+//! - a transaction that changed the part (its statement triggers call [`note_change`]) records
+//!   its transaction id here in its COMMIT callback, which PostgreSQL runs after the commit is
+//!   visible and before COMMIT returns (and before the commit's invalidations are sent).
+//!   Two-phase commit of such a transaction is refused (keyset.rs), so every committed change
+//!   passes through that callback;
+//! - per database and part the last [`RECENT`] such ids are kept, and a `floor`: every change
+//!   committed since the server started by a transaction whose id is not kept is below it
+//!   (evicted ids raise it; an entry starts with the next transaction id as its floor, since what
 //!   committed before it was made is unknown);
-//! - a worker reads the table with its snapshot if [`snapshot_is_newest`] proves it: the floor is
+//! - a worker reads the part with its snapshot if [`snapshot_is_newest`] proves it: the floor is
 //!   at most the snapshot's xmin (every older transaction had ended when it was taken) and every
-//!   kept id is visible in it. Otherwise it refuses with 55000 as before (never fails open).
+//!   kept id is visible in it. Otherwise it refuses with 55000 (never fails open).
 //!
 //! A hot standby replays commits without running any callback, so this record is only trusted
 //! outside recovery, and entries are made only there. One proof holds anywhere: when the snapshot
 //! was running no transaction and no transaction id was assigned since it was taken, nothing can
 //! have committed after it.
 //!
-//! A revocation committed after the worker's check is concurrent with the statement, which the
+//! A change committed after the worker's check is concurrent with the statement, which the
 //! guarantee (the next statement after COMMIT returns) does not cover.
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -38,22 +40,28 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::PgSharedMemoryInitialization;
 
+use crate::catalog::Part;
 use crate::shmem::{Empty, ADDIN_SHMEM_INIT_LOCK};
 
-/// Databases tracked at once; a further one evicts the least recently changed.
-const MAX_DATABASES: usize = 64;
+/// The parts whose commits are recorded.
+pub const TRACKED: [Part; 2] = [Part::Revocations, Part::Issuers];
+/// (database, part) entries at once, 64 databases' worth; a further one evicts the least
+/// recently changed.
+const MAX_ENTRIES: usize = 64 * TRACKED.len();
 /// Transaction ids kept per database; older ones raise its floor.
 pub const RECENT: usize = 16;
 
-const LOCK_TRANCHE: &std::ffi::CStr = c"pg_auth_keys revocations";
-const SHMEM_NAME: &std::ffi::CStr = c"pg_auth_keys revocation commits";
+const LOCK_TRANCHE: &std::ffi::CStr = c"pg_auth_keys commits";
+const SHMEM_NAME: &std::ffi::CStr = c"pg_auth_keys commits";
 
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct DbCommits {
     /// 0: a free entry.
     dboid: u32,
-    /// Every revocation change committed while this entry existed by a transaction not in
+    /// The part's index in [`TRACKED`].
+    part: u32,
+    /// Every change of the part committed while this entry existed by a transaction not in
     /// `recent` has an id below `floor`; changes committed before it was made, too.
     floor: u64,
     /// The region's clock at the last change, for eviction.
@@ -68,18 +76,18 @@ struct Region {
     /// Under the lock.
     clock: u64,
     /// Under the lock.
-    dbs: [DbCommits; MAX_DATABASES],
+    dbs: [DbCommits; MAX_ENTRIES],
 }
 
-pub struct RevocationCommits {
+pub struct Commits {
     region: AtomicPtr<Region>,
 }
 
-pub static REVOCATION_COMMITS: RevocationCommits = RevocationCommits {
+pub static COMMITS: Commits = Commits {
     region: AtomicPtr::new(null_mut()),
 };
 
-impl PgSharedMemoryInitialization for RevocationCommits {
+impl PgSharedMemoryInitialization for Commits {
     type Value = Empty;
 
     unsafe fn on_shmem_request(&'static self) {
@@ -121,7 +129,7 @@ struct Locked {
 impl Locked {
     /// None when the library was not preloaded (then nothing is proved).
     fn acquire(mode: pg_sys::LWLockMode::Type) -> Option<Locked> {
-        let region = REVOCATION_COMMITS.region.load(Ordering::Acquire);
+        let region = COMMITS.region.load(Ordering::Acquire);
         if region.is_null() {
             return None;
         }
@@ -131,20 +139,26 @@ impl Locked {
         Some(Locked { region })
     }
 
-    fn entry(&self, dboid: u32) -> Option<DbCommits> {
+    fn entry(&self, dboid: u32, part: u32) -> Option<DbCommits> {
         // SAFETY: `dbs` is read under the lock this guard holds.
         let dbs = unsafe { &(*self.region).dbs };
-        dbs.iter().find(|d| d.dboid == dboid).copied()
+        dbs.iter()
+            .find(|d| d.dboid == dboid && d.part == part)
+            .copied()
     }
 
-    /// `dboid`'s entry, made (evicting the least recently changed) when missing. Only with the
-    /// lock held exclusively.
-    fn entry_mut(&mut self, dboid: u32) -> &mut DbCommits {
+    /// The entry of `dboid` and `part`, made (evicting the least recently changed) when missing.
+    /// Only with the lock held exclusively.
+    fn entry_mut(&mut self, dboid: u32, part: u32) -> &mut DbCommits {
         // SAFETY: the exclusive lock is held (the callers acquire it so) for the guard's life.
         let region = unsafe { &mut *self.region };
         region.clock += 1;
         let clock = region.clock;
-        let i = match region.dbs.iter().position(|d| d.dboid == dboid) {
+        let i = match region
+            .dbs
+            .iter()
+            .position(|d| d.dboid == dboid && d.part == part)
+        {
             Some(i) => i,
             None => {
                 let i = region
@@ -152,12 +166,13 @@ impl Locked {
                     .iter()
                     .position(|d| d.dboid == 0)
                     .unwrap_or_else(|| {
-                        (0..MAX_DATABASES)
+                        (0..MAX_ENTRIES)
                             .min_by_key(|&i| region.dbs[i].used_at)
                             .unwrap_or(0)
                     });
                 region.dbs[i] = DbCommits {
                     dboid,
+                    part,
                     floor: next_xid(),
                     used_at: clock,
                     len: 0,
@@ -204,27 +219,35 @@ fn widen(xid: u32, next: u64) -> u64 {
     }
 }
 
-/// Make sure this database has an entry, so that snapshots taken from now on can be proved
-/// newest. Called by a backend (not a worker) that reads the revocations, outside recovery.
-pub fn track() {
+/// The index of `part` in [`TRACKED`]; None for a part whose commits are not recorded.
+fn index(part: Part) -> Option<u32> {
+    TRACKED.iter().position(|p| *p == part).map(|i| i as u32)
+}
+
+/// Make sure this database has an entry for `part`, so that snapshots taken from now on can be
+/// proved newest. Called by a backend (not a worker) that reads the part, outside recovery.
+pub fn track(part: Part) {
+    let Some(part) = index(part) else { return };
     if in_recovery() {
         return;
     }
     let dboid = database();
-    if Locked::acquire(pg_sys::LWLockMode::LW_SHARED).is_some_and(|l| l.entry(dboid).is_some()) {
+    if Locked::acquire(pg_sys::LWLockMode::LW_SHARED)
+        .is_some_and(|l| l.entry(dboid, part).is_some())
+    {
         return;
     }
     if let Some(mut locked) = Locked::acquire(pg_sys::LWLockMode::LW_EXCLUSIVE) {
-        locked.entry_mut(dboid);
+        locked.entry_mut(dboid, part);
     }
 }
 
-/// Record that transaction `xid` committed a change to this database's revocations.
-fn record_commit(xid: u64) {
+/// Record that transaction `xid` committed a change to this database's `part` (an index).
+fn record_commit(part: u32, xid: u64) {
     let Some(mut locked) = Locked::acquire(pg_sys::LWLockMode::LW_EXCLUSIVE) else {
         return;
     };
-    let entry = locked.entry_mut(database());
+    let entry = locked.entry_mut(database(), part);
     if xid < entry.floor || entry.recent[..entry.len].contains(&xid) {
         return;
     }
@@ -245,12 +268,12 @@ fn record_commit(xid: u64) {
     }
 }
 
-/// Does `snapshot` see every change to this database's revocations committed so far (so that a
-/// read with it is as good as one with the latest snapshot)? False when it cannot be proved.
+/// Does `snapshot` see every change to this database's `part` committed so far (so that a read
+/// with it is as good as one with the latest snapshot)? False when it cannot be proved.
 ///
 /// # Safety
 /// `snapshot` must be a valid MVCC snapshot (the active snapshot of a parallel operation).
-pub unsafe fn snapshot_is_newest(snapshot: pg_sys::Snapshot) -> bool {
+pub unsafe fn snapshot_is_newest(part: Part, snapshot: pg_sys::Snapshot) -> bool {
     // SAFETY: the caller passes a valid snapshot; only its scalar fields are read here.
     let s = unsafe { &*snapshot };
     let next = next_xid();
@@ -261,11 +284,14 @@ pub unsafe fn snapshot_is_newest(snapshot: pg_sys::Snapshot) -> bool {
     {
         return true;
     }
+    let Some(part) = index(part) else {
+        return false;
+    };
     if in_recovery() {
         return false;
     }
     let Some(entry) =
-        Locked::acquire(pg_sys::LWLockMode::LW_SHARED).and_then(|l| l.entry(database()))
+        Locked::acquire(pg_sys::LWLockMode::LW_SHARED).and_then(|l| l.entry(database(), part))
     else {
         return false;
     };
@@ -281,24 +307,33 @@ pub unsafe fn snapshot_is_newest(snapshot: pg_sys::Snapshot) -> bool {
 }
 
 thread_local! {
-    /// This transaction changed the revocations: its top-level id, recorded at commit.
-    static CHANGED: Cell<Option<u64>> = const { Cell::new(None) };
+    /// This transaction changed these parts (bits of their indexes in [`TRACKED`]): its top-level
+    /// id, recorded for each at commit.
+    static CHANGED: Cell<Option<(u64, u32)>> = const { Cell::new(None) };
 }
 
-/// Called by the revocations table's statement trigger inside the writing transaction.
-pub fn note_change() {
+/// Called by a tracked part's statement triggers inside the writing transaction.
+pub fn note_change(part: Part) {
+    let Some(part) = index(part) else { return };
     // SAFETY: the trigger runs after a write, so the transaction has an id (this assigns one
     // otherwise, which a writing transaction may).
     let xid = unsafe { pg_sys::GetTopFullTransactionId() }.value;
-    CHANGED.with(|c| c.set(Some(xid)));
+    CHANGED.with(|c| {
+        let parts = c.get().map_or(0, |(_, parts)| parts);
+        c.set(Some((xid, parts | 1 << part)));
+    });
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
     match event {
         pg_sys::XactEvent::XACT_EVENT_COMMIT => {
-            if let Some(xid) = CHANGED.with(|c| c.take()) {
-                record_commit(xid);
+            if let Some((xid, parts)) = CHANGED.with(|c| c.take()) {
+                for part in 0..TRACKED.len() as u32 {
+                    if parts & (1 << part) != 0 {
+                        record_commit(part, xid);
+                    }
+                }
             }
         }
         pg_sys::XactEvent::XACT_EVENT_ABORT
