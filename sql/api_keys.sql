@@ -1,4 +1,4 @@
--- pg_auth_keys: API keys (contract §4) and the PostgREST hooks (contract §5).
+-- pg_auth_keys: API keys (README "API keys") and the PostgREST hooks (README "PostgREST").
 --
 -- Like the signing-key functions (finalize.sql), every function that changes API keys is
 -- SECURITY DEFINER with search_path pinned, not executable by PUBLIC, and writes one

@@ -75,7 +75,7 @@ REVOKE ALL ON auth.key_events FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('auth_private._keys', '');
 SELECT pg_catalog.pg_extension_config_dump('auth_private.key_events', '');
 
--- API keys (contract §4). Only the SHA-256 of each key is kept: a key has about 190 random
+-- API keys (README "API keys"). Only the SHA-256 of each key is kept: a key has about 190 random
 -- bits, so a fast hash cannot be reversed. A secret key is also kept sealed (AES-256-GCM under
 -- auth.root_key) when a root key was configured at creation, so auth.reveal_api_key can show it.
 CREATE TABLE auth_private._api_keys (

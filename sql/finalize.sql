@@ -261,7 +261,7 @@ BEGIN
             HINT = CASE WHEN k.state = 'standby'
                         THEN 'move it first: auth.move_key(kid, ''previously_used'')' END;
     END IF;
-    -- contract §4: revoking the legacy secret is refused while legacy API keys are enabled
+    -- README "API keys": revoking the legacy secret is refused while legacy API keys are enabled
     IF k.is_legacy AND auth_private._legacy_api_keys_enabled() THEN
         RAISE EXCEPTION 'cannot revoke the legacy JWT secret while legacy API keys are enabled'
             USING ERRCODE = 'object_not_in_prerequisite_state',

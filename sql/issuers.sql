@@ -1,4 +1,4 @@
--- pg_auth_keys: third-party issuers (contract §5b). Trust Auth0, Clerk, Firebase, Cognito or any
+-- pg_auth_keys: third-party issuers (README "Third-party issuers"). Trust Auth0, Clerk, Firebase, Cognito or any
 -- OIDC issuer by its URL; its public keys are fetched (src/fetch.rs), kept here, and published
 -- to every session and standby like the key tables (src/issuers.rs, docs/design.md).
 --

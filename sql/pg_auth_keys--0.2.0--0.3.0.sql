@@ -589,7 +589,7 @@ BEGIN
             HINT = CASE WHEN k.state = 'standby'
                         THEN 'move it first: auth.move_key(kid, ''previously_used'')' END;
     END IF;
-    -- contract §4: revoking the legacy secret is refused while legacy API keys are enabled
+    -- README "API keys": revoking the legacy secret is refused while legacy API keys are enabled
     IF k.is_legacy AND auth_private._legacy_api_keys_enabled() THEN
         RAISE EXCEPTION 'cannot revoke the legacy JWT secret while legacy API keys are enabled'
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -949,7 +949,7 @@ BEGIN
             'iss', nullif(current_setting('auth.issuer', true), ''))),
         k.kid, k.alg, k.private_key, extract(epoch FROM $2)::bigint);
 END $$;
--- 6. Token revocations (contract §5a; as in sql/token_revocations.sql) ----------------------
+-- 6. Token revocations (README "Revoking tokens, sessions and users"; as in sql/token_revocations.sql) ----------------------
 
 CREATE FUNCTION auth_private."_caller_subject"() RETURNS TEXT
 STRICT STABLE PARALLEL UNSAFE
@@ -1136,7 +1136,7 @@ REVOKE EXECUTE ON FUNCTION auth_private._caller_subject(), auth_private._token_r
     auth_private._token_revocations_written(), auth_private._revocation_expiry(timestamptz),
     auth_private._revoke(text, text, timestamptz, timestamptz, text, text) FROM PUBLIC;
 
--- 7. Third-party issuers (contract §5b; as in sql/issuers.sql) --------------------------------
+-- 7. Third-party issuers (README "PostgREST"b; as in sql/issuers.sql) --------------------------------
 
 CREATE FUNCTION auth_private."_fetch_issuer"(
 	"issuer" TEXT,

@@ -1,4 +1,4 @@
--- pg_auth_keys: token revocations (contract §5a): sign a user out everywhere, end one session,
+-- pg_auth_keys: token revocations (README "Revoking tokens, sessions and users"): sign a user out everywhere, end one session,
 -- take back one token.
 --
 -- Like the key functions (finalize.sql), the functions that revoke are SECURITY DEFINER with

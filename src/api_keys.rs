@@ -1,4 +1,4 @@
-//! API keys (contract §4): verification of a presented key against this backend's view of the
+//! API keys (README "API keys"): verification of a presented key against this backend's view of the
 //! stored keys (api_key_set.rs), and the helpers the SQL lifecycle functions in
 //! `sql/api_keys.sql` call.
 //!

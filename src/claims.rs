@@ -1,4 +1,4 @@
-//! Claims for Row Level Security (contract §3): `auth.authenticate`, `auth.claims()` and the
+//! Claims for Row Level Security (README "Claims for RLS"): `auth.authenticate`, `auth.claims()` and the
 //! Supabase-compatible helpers.
 //!
 //! In a query that reads a table each call becomes an InitPlan (src/planner.rs); where calls

@@ -1,4 +1,4 @@
-//! Third-party issuers (contract §5b): this backend's view of `auth_private._issuers` and
+//! Third-party issuers (README "PostgREST"b): this backend's view of `auth_private._issuers` and
 //! `auth_private._issuer_keys`, verification of their tokens, and the helpers the SQL functions
 //! of sql/issuers.sql call.
 //!

@@ -1,4 +1,4 @@
-//! PostgREST's `db-pre-request` check (contract §5), as an adapter: the decision — headers, the
+//! PostgREST's `db-pre-request` check (README "PostgREST"), as an adapter: the decision — headers, the
 //! order of checks, the browser rule over every credential — is `pg_auth_keys_core::pre_request`
 //! (core/src/request.rs); this module hands it `request.headers`, `auth.elevated_roles` and the
 //! server-side checks of an API key and of a bearer token. `auth.pre_request()`

@@ -1,4 +1,4 @@
-//! Token revocations (contract §5a): this backend's copy of `auth_private._token_revocations`,
+//! Token revocations (README "Revoking tokens, sessions and users"): this backend's copy of `auth_private._token_revocations`,
 //! and the helpers the SQL functions of sql/token_revocations.sql call.
 //!
 //! The copy is the third part of the backend's view (catalog::Part::Revocations) and reaches every

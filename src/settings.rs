@@ -1,4 +1,4 @@
-//! The `auth.*` settings (contract §6).
+//! The `auth.*` settings (README "Settings").
 //!
 //! Every setting that decides whether a token is trusted is `SUSET`: a role that can run SQL must
 //! not be able to widen what its own session accepts (for example `SET auth.claims_source =

@@ -3,7 +3,7 @@
 //! The verification and claims functions are STABLE: PostgreSQL may evaluate them once or once
 //! per row, and a statement must get one answer either way. So each backend takes its view of the
 //! key set at the first verification of a statement and keeps it until the statement ends; a
-//! revocation that commits meanwhile is seen by the next statement (the contract's guarantee),
+//! revocation that commits meanwhile is seen by the next statement (the guarantee the README states),
 //! never half-way through a scan.
 //!
 //! A statement is a top-level executor start or utility command (`DO`, `CALL`, `FETCH`, …),

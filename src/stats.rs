@@ -1,4 +1,4 @@
-//! `auth.stats()`: the shared-memory counters (contract §7).
+//! `auth.stats()`: the shared-memory counters (README "Observability").
 
 use pgrx::prelude::*;
 

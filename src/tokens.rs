@@ -1,4 +1,4 @@
-//! Signing and verifying JWTs in SQL (contract §2), with the per-backend verified-token cache.
+//! Signing and verifying JWTs in SQL (README "Tokens"), with the per-backend verified-token cache.
 //!
 //! Verification is the JOSE core's strict parser and claim rules, applied with the key set this
 //! backend sees for the current statement (`keyset::current`). A cache hit is keyed on the exact
@@ -129,7 +129,7 @@ fn verify_parsed<'t>(
 ) -> Result<auth_core::ParsedToken<'t>, AuthError> {
     let entry = match parsed.kid() {
         Some(kid) => set.get(kid).ok_or(TokenError::UnknownKid)?,
-        // Only the legacy HS256 secret verifies tokens without a kid (contract §2).
+        // Only the legacy HS256 secret verifies tokens without a kid (README "Tokens").
         None if parsed.alg() == Alg::HS256 => set.legacy().ok_or(TokenError::MissingKid)?,
         None => return Err(TokenError::MissingKid.into()),
     };
@@ -139,7 +139,7 @@ fn verify_parsed<'t>(
     let key = entry.verifier()?;
     parsed.verify_with(key)?;
     // A legacy anon / service_role API key that was revoked or disabled is refused although its
-    // signature is valid (contract §4). Only tokens of the legacy secret can be such keys.
+    // signature is valid (README "API keys"). Only tokens of the legacy secret can be such keys.
     if entry.is_legacy && api_key_set::current()?.legacy_refused(&auth_core::api_key_hash(token)) {
         return Err(TokenError::Disabled.into());
     }

@@ -1,4 +1,4 @@
-//! API keys (contract §4): `sb_publishable_…` and `sb_secret_…`.
+//! API keys (README "API keys"): `sb_publishable_…` and `sb_secret_…`.
 //!
 //! Format: kind prefix, 32 base62 characters drawn uniformly from the CSPRNG (≈190 bits), then
 //! 6 base62 characters encoding the CRC-32 of everything before them. The fixed prefix lets

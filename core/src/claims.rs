@@ -1,4 +1,4 @@
-//! JWT claim rules (RFC 7519 §4.1) as the SQL contract (§2, §6) states them.
+//! JWT claim rules (RFC 7519 §4.1) as the README states them ("Tokens", "Settings").
 //!
 //! `exp` is required: a token without an expiry would stay valid forever, and the revocation
 //! guarantee only covers keys. `exp`, `nbf` and `iat` must be JSON numbers (NumericDate,
@@ -30,7 +30,7 @@ pub struct ClaimRules {
 }
 
 impl ClaimRules {
-    /// The contract's defaults (§6) at time `now`: leeway 30 s, no audience or issuer, role
+    /// The defaults of the README's "Settings" at time `now`: leeway 30 s, no audience or issuer, role
     /// claim `role`, roles `anon`, `authenticated`, `service_role`.
     pub fn with_defaults(now: i64) -> ClaimRules {
         ClaimRules {

@@ -1,4 +1,4 @@
-//! Token revocations (contract §5a) as verification consults them: which entry, if any, refuses a
+//! Token revocations (README "Revoking tokens, sessions and users") as verification consults them: which entry, if any, refuses a
 //! token whose signature and claims are otherwise valid, and the lifetime bound that lets entries
 //! be forgotten.
 //!
