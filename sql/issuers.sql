@@ -1,6 +1,6 @@
--- pg_auth_keys: third-party issuers (README "Third-party issuers"). Trust Auth0, Clerk, Firebase, Cognito or any
--- OIDC issuer by its URL; its public keys are fetched (src/fetch.rs), kept here, and published
--- to every session and standby like the key tables (src/issuers.rs, docs/design.md).
+-- pg_auth_keys: third-party issuers (README "Third-party issuers"). Trust Auth0, Clerk, Firebase,
+-- Cognito or any OIDC issuer by its URL; its public keys are fetched (src/fetch.rs), kept here,
+-- and published to every session and standby like the key tables (src/issuers.rs, docs/design.md).
 --
 -- As elsewhere: the functions that change issuers are SECURITY DEFINER with search_path pinned,
 -- not executable by PUBLIC (granted by auth.grant_admin), and write auth.key_events rows.

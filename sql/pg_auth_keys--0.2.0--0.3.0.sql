@@ -949,7 +949,7 @@ BEGIN
             'iss', nullif(current_setting('auth.issuer', true), ''))),
         k.kid, k.alg, k.private_key, extract(epoch FROM $2)::bigint);
 END $$;
--- 6. Token revocations (README "Revoking tokens, sessions and users"; as in sql/token_revocations.sql) ----------------------
+-- 6. Token revocations (README "Revoking tokens"; as in sql/token_revocations.sql) ----------------
 
 CREATE FUNCTION auth_private."_caller_subject"() RETURNS TEXT
 STRICT STABLE PARALLEL UNSAFE
@@ -1136,7 +1136,7 @@ REVOKE EXECUTE ON FUNCTION auth_private._caller_subject(), auth_private._token_r
     auth_private._token_revocations_written(), auth_private._revocation_expiry(timestamptz),
     auth_private._revoke(text, text, timestamptz, timestamptz, text, text) FROM PUBLIC;
 
--- 7. Third-party issuers (README "PostgREST"b; as in sql/issuers.sql) --------------------------------
+-- 7. Third-party issuers (README "Third-party issuers"; as in sql/issuers.sql) --------------------
 
 CREATE FUNCTION auth_private."_fetch_issuer"(
 	"issuer" TEXT,

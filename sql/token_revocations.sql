@@ -1,5 +1,5 @@
--- pg_auth_keys: token revocations (README "Revoking tokens, sessions and users"): sign a user out everywhere, end one session,
--- take back one token.
+-- pg_auth_keys: token revocations (README "Revoking tokens"): sign a user out everywhere, end one
+-- session, take back one token.
 --
 -- Like the key functions (finalize.sql), the functions that revoke are SECURITY DEFINER with
 -- search_path pinned, not executable by PUBLIC (granted by auth.grant_admin), and write one

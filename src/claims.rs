@@ -1,5 +1,5 @@
-//! Claims for Row Level Security (README "Claims for RLS"): `auth.authenticate`, `auth.claims()` and the
-//! Supabase-compatible helpers.
+//! Claims for Row Level Security (README "Claims for RLS"): `auth.authenticate`, `auth.claims()`
+//! and the Supabase-compatible helpers.
 //!
 //! In a query that reads a table each call becomes an InitPlan (src/planner.rs); where calls
 //! stay per row (PL/pgSQL expressions, COPY defaults) the common path is a cache check: the last

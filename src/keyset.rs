@@ -76,7 +76,8 @@ impl KeyState {
             KeyState::Revoked => "revoked",
         }
     }
-    /// Tokens are trusted when signed by a standby, in_use or previously_used key (README "Signing keys").
+    /// Tokens are trusted when signed by a standby, in_use or previously_used key (README "Signing
+    /// keys").
     pub fn trusted(self) -> bool {
         self != KeyState::Revoked
     }

@@ -1,5 +1,6 @@
-//! Token revocations (README "Revoking tokens, sessions and users"): this backend's copy of `auth_private._token_revocations`,
-//! and the helpers the SQL functions of sql/token_revocations.sql call.
+//! Token revocations (README "Revoking tokens"): this backend's copy of
+//! `auth_private._token_revocations`, and the helpers the SQL functions of
+//! sql/token_revocations.sql call.
 //!
 //! The copy is the third part of the backend's view (catalog::Part::Revocations) and reaches every
 //! session the way keys do (keyset.rs): a statement trigger queues a relcache invalidation of the

@@ -3,8 +3,8 @@
 //! The verification and claims functions are STABLE: PostgreSQL may evaluate them once or once
 //! per row, and a statement must get one answer either way. So each backend takes its view of the
 //! key set at the first verification of a statement and keeps it until the statement ends; a
-//! revocation that commits meanwhile is seen by the next statement (the guarantee the README states),
-//! never half-way through a scan.
+//! revocation that commits meanwhile is seen by the next statement (the guarantee the README
+//! states), never half-way through a scan.
 //!
 //! A statement is a top-level executor start or utility command (`DO`, `CALL`, `FETCH`, …),
 //! nesting counted as pg_stat_statements counts it: the depth rises around `ExecutorRun`,

@@ -30,8 +30,8 @@ pub struct ClaimRules {
 }
 
 impl ClaimRules {
-    /// The defaults of the README's "Settings" at time `now`: leeway 30 s, no audience or issuer, role
-    /// claim `role`, roles `anon`, `authenticated`, `service_role`.
+    /// The defaults of the README's "Settings" at time `now`: leeway 30 s, no audience or issuer,
+    /// role claim `role`, roles `anon`, `authenticated`, `service_role`.
     pub fn with_defaults(now: i64) -> ClaimRules {
         ClaimRules {
             now,

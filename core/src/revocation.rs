@@ -1,6 +1,6 @@
-//! Token revocations (README "Revoking tokens, sessions and users") as verification consults them: which entry, if any, refuses a
-//! token whose signature and claims are otherwise valid, and the lifetime bound that lets entries
-//! be forgotten.
+//! Token revocations (README "Revoking tokens") as verification consults them: which entry, if
+//! any, refuses a token whose signature and claims are otherwise valid, and the lifetime bound
+//! that lets entries be forgotten.
 //!
 //! Four kinds of entry, each a hash lookup:
 //! - `subject`: every token of `sub` whose `iat` is before the cut-off (`revoke_tokens`,
