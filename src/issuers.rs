@@ -1,6 +1,6 @@
 //! Third-party issuers (README "Third-party issuers"): this backend's view of
-//! `auth_private._issuers` and `auth_private._issuer_keys`, verification of their tokens, and the helpers the SQL functions
-//! of sql/issuers.sql call.
+//! `auth_private._issuers` and `auth_private._issuer_keys`, verification of their tokens, and the
+//! helpers the SQL functions of sql/issuers.sql call.
 //!
 //! The view is the fourth part of the backend's view (catalog::Part::Issuers) and reaches every
 //! session as the key set does (keyset.rs): the statement triggers `publish` queue a relcache

@@ -1,7 +1,8 @@
 //! PostgREST's `db-pre-request` check (README "PostgREST"), as an adapter: the decision — headers,
 //! the order of checks, the browser rule over every credential — is
-//! `pg_auth_keys_core::pre_request` (core/src/request.rs); this module hands it `request.headers`, `auth.elevated_roles` and the
-//! server-side checks of an API key and of a bearer token. `auth.pre_request()`
+//! `pg_auth_keys_core::pre_request` (core/src/request.rs); this module hands it
+//! `request.headers`, `auth.elevated_roles` and the server-side checks of an API key and of a
+//! bearer token. `auth.pre_request()`
 //! (sql/api_keys.sql) raises SQLSTATE PT401 with the refusal, so PostgREST answers HTTP 401, or
 //! makes the API key's role the transaction's role for a request whose only credential is the key.
 //! `SET ROLE` checks membership of the session user (PostgREST's authenticator), so this module
