@@ -6,8 +6,8 @@
 #                                         # corpus only (the test tier: make test-fuzz)
 #   scripts/fuzz.sh --list                # the targets
 #
-# Targets (default: all): token, jwk, api_key, json, b64, seal, role_claim, revocation (fuzz/README.md: what each
-# checks).
+# Targets (default: all): token, jwk, api_key, json, b64, seal, role_claim, revocation, issuer
+# (fuzz/README.md: what each checks).
 # Any crash, panic, failed property, leak, input slower than FUZZ_TIMEOUT (10) seconds, single
 # allocation over FUZZ_MALLOC_LIMIT_MB (512) or RSS over FUZZ_RSS_LIMIT_MB (2048) stops that
 # target, is saved under fuzz/artifacts/<target>/ (git-ignored), and makes the script exit 1
@@ -26,7 +26,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 FUZZ_DIR="$REPO_ROOT/fuzz"
-ALL_TARGETS=(token jwk api_key json b64 seal role_claim revocation)
+ALL_TARGETS=(token jwk api_key json b64 seal role_claim revocation issuer)
 SMOKE=""
 TARGETS=()
 
@@ -42,6 +42,7 @@ max_len() {
         seal) echo 512 ;;
         role_claim) echo 1024 ;;
         revocation) echo 4096 ;;
+        issuer) echo 8192 ;;
         *) die "no max_len for target $1" ;;
     esac
 }

@@ -43,6 +43,13 @@ pub fn check_url(text: &str) -> Result<Url, IssuerError> {
         )));
     }
     let url = Url::parse(text).map_err(|e| IssuerError::BadUrl(format!("not a URL: {e}")))?;
+    // The parsed URL is what is stored and fetched (and checked again then): it may be longer
+    // than the text (percent-encoding, punycode).
+    if url.as_str().len() > MAX_URL_BYTES {
+        return Err(IssuerError::BadUrl(format!(
+            "URL longer than {MAX_URL_BYTES} bytes once encoded"
+        )));
+    }
     if url.scheme() != "https" {
         return Err(IssuerError::BadUrl(format!(
             "only https URLs are fetched, not {}",
@@ -62,9 +69,15 @@ pub fn check_url(text: &str) -> Result<Url, IssuerError> {
 }
 
 /// Where OIDC discovery (OpenID Connect Discovery 1.0 §4) finds `issuer`'s configuration: a
-/// trailing `/` of the issuer is not doubled (Auth0's issuers end with one).
+/// trailing `/` of the issuer is not doubled (Auth0's issuers end with one). An issuer with a
+/// query is refused (§3: an issuer has no query or fragment): the path appended to it would land
+/// in the query.
 pub fn discovery_url(issuer: &str) -> Result<Url, IssuerError> {
-    check_url(issuer)?;
+    if check_url(issuer)?.query().is_some() {
+        return Err(IssuerError::BadUrl(
+            "an issuer discovered by OIDC has no query".into(),
+        ));
+    }
     check_url(&format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')

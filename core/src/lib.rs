@@ -40,7 +40,7 @@ pub use error::{KeyError, TokenError};
 pub use issuer::{
     address_is_public, apply_default_role, check_url, discovery_url, jwks_uri_from_discovery,
     key_changes, redirect_target, refresh_after, select_keys, IssuerError, IssuerKey, KeyChanges,
-    KeySelection, MAX_ISSUER_KEYS,
+    KeySelection, MAX_ISSUER_KEYS, MAX_URL_BYTES,
 };
 pub use json::{
     numbers_survive_doubles, parse_object as parse_json_object,

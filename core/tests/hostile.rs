@@ -628,3 +628,29 @@ fn numbers_survive_doubles_with_extreme_exponents() {
         r#"{"a":0e-9223372036854775808,"b":0.0e9223372036854775807}"#
     ));
 }
+
+/// Found by the `issuer` fuzz target (corpus/issuer/regress-url-percent-growth): a URL within
+/// the length limit as text but longer once parsed (non-ASCII percent-encoded, a host in
+/// punycode) was accepted, and the fetch, which checks the stored URL again, refused it.
+#[test]
+fn issuer_urls_are_checked_as_stored() {
+    let text = format!("https://a.example/{}", "é".repeat(1000));
+    assert!(text.len() <= MAX_URL_BYTES);
+    let e = check_url(&text).unwrap_err();
+    assert!(e.to_string().contains("once encoded"), "{e}");
+    let fits = format!("https://a.example/{}", "é".repeat(300));
+    let url = check_url(&fits).unwrap();
+    assert_eq!(check_url(url.as_str()).unwrap(), url);
+}
+
+/// Found by the `issuer` fuzz target (corpus/issuer/regress-discovery-query): the discovery path
+/// appended to an issuer with a query landed in the query.
+#[test]
+fn discovery_refuses_an_issuer_with_a_query() {
+    for issuer in ["https://a.example/tenant?x=1", "https://a.example/?"] {
+        let e = discovery_url(issuer).unwrap_err();
+        assert!(e.to_string().contains("query"), "{issuer}: {e}");
+    }
+    // Such an issuer is still a URL that may be fetched (with its jwks_uri given).
+    assert!(check_url("https://a.example/tenant?x=1").is_ok());
+}

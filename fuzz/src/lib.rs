@@ -18,6 +18,7 @@
 pub mod api_key;
 pub mod b64;
 pub mod fixtures;
+pub mod issuer;
 pub mod json;
 pub mod jwk;
 pub mod revocation;

@@ -58,3 +58,8 @@ fn seal() {
 fn revocation() {
     replay("revocation", pg_auth_keys_fuzz::revocation::run);
 }
+
+#[test]
+fn issuer() {
+    replay("issuer", pg_auth_keys_fuzz::issuer::run);
+}
