@@ -5,7 +5,7 @@
 //!
 //! The pgrx layer (`src/fetch.rs`, `src/issuers.rs`) does the I/O and calls these.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::{Map, Value};
 use url::Url;
@@ -122,11 +122,24 @@ pub fn address_is_public(ip: IpAddr) -> bool {
                 return address_is_public(IpAddr::V4(v4));
             }
             let s = v6.segments();
+            // Addresses that carry an IPv4 address are judged by it: IPv4-compatible (::/96,
+            // deprecated but still routed by some stacks) and 6to4 (2002::/16, RFC 3056).
+            let embedded = |hi: u16, lo: u16| {
+                Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
+            if s[..6].iter().all(|&x| x == 0) {
+                return address_is_public(IpAddr::V4(embedded(s[6], s[7])));
+            }
+            if s[0] == 0x2002 {
+                return address_is_public(IpAddr::V4(embedded(s[1], s[2])));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
+                // site-local (fec0::/10): deprecated, but still a private range where used
+                || (s[0] & 0xffc0) == 0xfec0
                 || (s[0] == 0x2001 && s[1] == 0x0db8)
                 || (s[0] == 0x64 && s[1] == 0xff9b))
         }
@@ -431,10 +444,21 @@ mod tests {
             "::ffff:10.0.0.1",
             "2001:db8::1",
             "198.18.0.1",
+            "::7f00:1",
+            "::a00:1",
+            "fec0::1",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
         ] {
             assert!(!address_is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "2002:808:808::1",
+        ] {
             assert!(address_is_public(public.parse().unwrap()), "{public}");
         }
     }
