@@ -1,9 +1,9 @@
 //! The background workers that keep third-party issuers' keys fresh.
 //!
 //! - **The launcher** (one per cluster, registered at preload, started once recovery is over: a
-//!   standby never fetches, it reads what its primary fetched) connects to the database
-//!   `postgres`, lists the databases that accept connections every 10 seconds, and keeps one
-//!   dynamic worker running for each database that may have issuers. A database whose worker
+//!   standby never fetches, it reads what its primary fetched) connects to no database: it
+//!   reads the shared catalog `pg_database` every 10 seconds, and keeps one dynamic worker
+//!   running for each database that accepts connections and may have issuers. A database whose worker
 //!   found no issuers is marked idle in shared memory and gets no worker until `auth.add_issuer`
 //!   runs in it (issuer_shared::mark_database_wanted), which the launcher sees within a second.
 //!   Databases created later are not probed (a connection would block `CREATE DATABASE …
@@ -63,7 +63,10 @@ struct Running {
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_auth_keys_issuer_launcher(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    BackgroundWorker::connect_worker_to_spi(Some("postgres"), None);
+    // No database: the launcher reads only the shared catalog pg_database, so it holds no
+    // database open (DROP DATABASE of any of them, `postgres` included, is never blocked by it)
+    // and needs none to exist.
+    BackgroundWorker::connect_worker_to_spi(None, None);
     let mut running: Vec<Running> = Vec::new();
     let mut databases: Vec<u32> = Vec::new();
     let mut listed_at: Option<Instant> = None;
@@ -71,22 +74,7 @@ pub extern "C-unwind" fn pg_auth_keys_issuer_launcher(_arg: pg_sys::Datum) {
     while BackgroundWorker::wait_latch(Some(Duration::from_secs(1))) {
         reload_config_if_asked();
         if listed_at.is_none_or(|t| t.elapsed() >= LAUNCHER_LIST_EVERY) {
-            databases = BackgroundWorker::transaction(|| {
-                Spi::connect(|c| {
-                    c.select(
-                        "SELECT oid::pg_catalog.int8 FROM pg_catalog.pg_database
-                          WHERE datallowconn AND NOT datistemplate",
-                        None,
-                        &[],
-                    )
-                    .map(|rows| {
-                        rows.filter_map(|r| r.get::<i64>(1).ok().flatten())
-                            .map(|o| o as u32)
-                            .collect::<Vec<u32>>()
-                    })
-                    .unwrap_or_default()
-                })
-            });
+            databases = connectable_databases();
             listed_at = Some(Instant::now());
             // Databases present at startup are probed once; later ones only once issuers are
             // written in them (issuers.rs marks them wanted).
@@ -145,6 +133,41 @@ pub extern "C-unwind" fn pg_auth_keys_issuer_launcher(_arg: pg_sys::Datum) {
                 .ok();
         }
     }
+}
+
+/// The databases a worker may connect to, read from the shared catalog `pg_database` (SQL
+/// cannot run in a process connected to no database: it would need `pg_class`).
+fn connectable_databases() -> Vec<u32> {
+    BackgroundWorker::transaction(|| {
+        let mut found = Vec::new();
+        // SAFETY: inside a transaction (BackgroundWorker::transaction), as autovacuum's launcher
+        // does: pg_database is a shared catalog, opened and scanned with the catalog snapshot and
+        // closed before the transaction ends; each tuple is read as the FormData_pg_database
+        // its fixed-width prefix is, while the scan holds it.
+        unsafe {
+            let _ = pg_sys::GetTransactionSnapshot();
+            let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+            let rel = pg_sys::table_open(pg_sys::DatabaseRelationId, lock);
+            let scan = pg_sys::table_beginscan_catalog(rel, 0, std::ptr::null_mut());
+            loop {
+                let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+                if tuple.is_null() {
+                    break;
+                }
+                let db = &*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_database>(tuple);
+                // datconnlimit -2: a database whose DROP was interrupted; it accepts no connection.
+                if db.datallowconn
+                    && !db.datistemplate
+                    && db.datconnlimit != pg_sys::DATCONNLIMIT_INVALID_DB
+                {
+                    found.push(db.oid.to_u32());
+                }
+            }
+            pg_sys::table_endscan(scan);
+            pg_sys::table_close(rel, lock);
+        }
+        found
+    })
 }
 
 /// SQL text literal.

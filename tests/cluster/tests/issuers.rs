@@ -679,6 +679,59 @@ fn an_outage_keeps_the_last_keys_until_they_are_stale() {
     });
 }
 
+/// The launcher reads `pg_database` connected to no database: it never holds a database open
+/// (before, it sat in `postgres`, so `DROP DATABASE postgres` failed with 55006 after waiting
+/// for it) and issuers keep refreshing in a cluster without a `postgres` database.
+#[test]
+fn the_launcher_holds_no_database_and_needs_no_postgres_database() {
+    let Fixture {
+        server,
+        cluster,
+        mut admin,
+        dir: _dir,
+    } = start("iss-no-postgres", &["auth.issuer_refetch_cooldown = 1"]);
+    admin.batch_execute("CREATE DATABASE app").unwrap();
+    drop(admin);
+    // A second session in app (template1 must stay free for CREATE DATABASE).
+    let mut maintenance = cluster.connect_to("app");
+    assert_eq!(
+        text(
+            &mut maintenance,
+            "SELECT count(*)::text FROM pg_stat_activity
+              WHERE backend_type = 'pg_auth_keys issuer launcher' AND datid IS NULL"
+        ),
+        "1",
+        "the launcher runs, connected to no database"
+    );
+    // Without FORCE: nothing of ours may be connected to it.
+    maintenance
+        .batch_execute("DROP DATABASE postgres")
+        .unwrap_or_else(|e| panic!("DROP DATABASE postgres: {}", db_error(&e)));
+
+    let mut app = cluster.connect_to("app");
+    app.batch_execute("CREATE EXTENSION pg_auth_keys").unwrap();
+    let old = ProviderKey::new(Alg::ES256, "old");
+    let issuer = serve_issuer(&server, "/np", &[old.jwk()], "max-age=86400");
+    add_issuer(&mut app, &issuer, None, "authenticated");
+    wait_until("the issuer worker of app", Duration::from_secs(30), || {
+        text(
+            &mut maintenance,
+            "SELECT count(*)::text FROM pg_stat_activity
+              WHERE backend_type = 'pg_auth_keys issuer worker' AND datname = 'app'",
+        ) == "1"
+    });
+    // A rotated key verifies on first use: the worker fetched it for this session.
+    let new = ProviderKey::new(Alg::ES256, "new");
+    set_jwks(&server, "/np", &[old.jwk(), new.jwk()], "max-age=86400");
+    let c = verify(&mut app, &new.sign(claims(&issuer, "rotated"))).unwrap();
+    assert_eq!(c["sub"], "rotated");
+    drop(app);
+    // The cluster library's restarts and checks connect to `postgres`.
+    maintenance
+        .batch_execute("CREATE DATABASE postgres")
+        .unwrap();
+}
+
 #[test]
 fn the_worker_never_runs_a_look_alike_of_the_extension_as_superuser() {
     // A database without the extension where a non-superuser made a schema auth_private with an
