@@ -7,7 +7,16 @@
 
 use postgres::types::ToSql;
 
-use crate::Client;
+use crate::{Client, Cluster};
+
+/// What every hostile-input test starts with: a cluster (`name`, `conf`), a superuser session in
+/// its database `postgres` that created the extension, and the list of wrong answers, empty.
+pub fn start(name: &str, conf: &[&str]) -> (Cluster, Client, Vec<String>) {
+    let cluster = Cluster::start_with_conf(name, conf);
+    let mut c = cluster.connect();
+    c.batch_execute("CREATE EXTENSION pg_auth_keys").unwrap();
+    (cluster, c, Vec::new())
+}
 
 /// Ten megabytes: far beyond any limit of the extension.
 pub const MB10: usize = 10 * 1024 * 1024;

@@ -178,6 +178,16 @@ pub fn parallel_session(cluster: &Cluster) -> (Client, &'static str) {
 
 pub const COUNT_VERIFIED: &str = "SELECT count(*) FROM t WHERE auth.try_verify_jwt($1) IS NOT NULL";
 
+/// The plan of [`COUNT_VERIFIED`] for `token` in `session`, a line a row (`EXPLAIN (COSTS OFF)`).
+pub fn count_verified_plan(session: &mut Client, token: &str) -> Vec<String> {
+    session
+        .query(&format!("EXPLAIN (COSTS OFF) {COUNT_VERIFIED}"), &[&token])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// Rows of `t` (made by the caller, 2000 rows in the tests) whose parallel workers accepted `token`, or the SQLSTATE and message (in a
 /// savepoint, so that the transaction goes on).
 pub fn count_verified(session: &mut Client, token: &str) -> Result<i64, String> {
@@ -197,4 +207,64 @@ pub fn count_verified(session: &mut Client, token: &str) -> Result<i64, String> 
         })
         .unwrap();
     count
+}
+
+/// The first half of the parallel-worker scenario of a REPEATABLE READ transaction: a session
+/// (`holder`, returned first) that keeps a transaction with an id open throughout, as on a busy
+/// server (no snapshot below is then free of running transactions, so what proves one newest is
+/// the record of commits in shared memory, src/commits.rs), and a [`parallel_session`] in a
+/// REPEATABLE READ transaction whose plan of [`COUNT_VERIFIED`] for `token` is parallel.
+pub fn begin_parallel_repeatable_read(cluster: &Cluster, token: &str) -> (Client, Client) {
+    let mut holder = cluster.connect();
+    holder
+        .batch_execute("BEGIN; SELECT pg_current_xact_id()")
+        .unwrap();
+
+    let (mut session, force) = parallel_session(cluster);
+    session
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    let plan = count_verified_plan(&mut session, token);
+    assert!(
+        plan.iter().any(|l| l.contains("Gather")),
+        "no parallel plan with {force}: {plan:?}"
+    );
+    (holder, session)
+}
+
+/// The second half, once a change that refuses `changed` (and not `kept`) has committed after
+/// the snapshot of `session`'s transaction: its workers cannot see the change, so they must not
+/// verify `changed` with what they can read (no row, or 55000; `what` names the token in the
+/// failure message); then new REPEATABLE READ and SERIALIZABLE transactions, whose snapshots
+/// include the change, read it and use it. Ends both transactions.
+pub fn end_parallel_repeatable_read(
+    mut holder: Client,
+    mut session: Client,
+    changed: &str,
+    kept: &str,
+    what: &str,
+) {
+    let after = count_verified(&mut session, changed);
+    assert!(
+        matches!(after, Ok(0)) || after.as_ref().is_err_and(|e| e.starts_with("55000")),
+        "a parallel worker accepted {what} after its snapshot: {after:?}"
+    );
+    let unchanged = count_verified(&mut session, kept);
+    assert!(
+        matches!(unchanged, Ok(2000)) || unchanged.is_err(),
+        "{unchanged:?}"
+    );
+    session.batch_execute("ROLLBACK").unwrap();
+
+    // A new transaction's snapshot includes the change: its workers read it and use it.
+    // SERIALIZABLE is the same.
+    for level in ["REPEATABLE READ", "SERIALIZABLE"] {
+        session
+            .batch_execute(&format!("BEGIN ISOLATION LEVEL {level}"))
+            .unwrap();
+        assert_eq!(count_verified(&mut session, changed), Ok(0));
+        assert_eq!(count_verified(&mut session, kept), Ok(2000));
+        session.batch_execute("COMMIT").unwrap();
+    }
+    holder.batch_execute("COMMIT").unwrap();
 }

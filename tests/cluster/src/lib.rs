@@ -202,19 +202,7 @@ impl Cluster {
     /// Fast shutdown (no-op when not running).
     pub fn stop(&mut self) {
         if self.running {
-            self.pg(
-                "pg_ctl",
-                &[
-                    "stop",
-                    "-D",
-                    self.data_str(),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "-t",
-                    "60",
-                ],
-            );
+            self.pg("pg_ctl", &self.fast_stop_args());
             self.running = false;
         }
     }
@@ -454,6 +442,20 @@ impl Cluster {
         &self.data
     }
 
+    /// The arguments of `pg_ctl` for a fast shutdown, waiting up to 60 s.
+    fn fast_stop_args(&self) -> [&str; 8] {
+        [
+            "stop",
+            "-D",
+            self.data_str(),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "60",
+        ]
+    }
+
     /// Runs a PostgreSQL program as the cluster's OS user; panics with its output on failure.
     fn pg(&self, program: &str, args: &[&str]) {
         let out = self.pg_output(program, args);
@@ -480,19 +482,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if self.running {
-            let _ = self.pg_output(
-                "pg_ctl",
-                &[
-                    "stop",
-                    "-D",
-                    self.data_str(),
-                    "-m",
-                    "fast",
-                    "-w",
-                    "-t",
-                    "60",
-                ],
-            );
+            let _ = self.pg_output("pg_ctl", &self.fast_stop_args());
         }
         if std::thread::panicking() {
             eprintln!(

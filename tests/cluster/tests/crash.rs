@@ -162,6 +162,19 @@ fn sign(client: &mut Client, model: &mut Model) -> Result<(), Step> {
     Ok(())
 }
 
+/// A token for [`ALICE`] (role `authenticated`), signed with the key in use in `client`'s view.
+fn alice_token(client: &mut Client) -> String {
+    client
+        .query_one(
+            "SELECT auth.sign_jwt($1::text::jsonb)",
+            &[&format!(
+                "{{\"sub\":\"{ALICE}\",\"role\":\"authenticated\"}}"
+            )],
+        )
+        .unwrap()
+        .get(0)
+}
+
 /// One step of the loop, chosen by `i`. Every change is one autocommit statement, except step 4,
 /// a transaction that creates, rotates and revokes.
 fn step(client: &mut Client, model: &mut Model, i: usize) -> Result<Step, Step> {
@@ -635,15 +648,7 @@ fn backend_sigkill_during_key_changes() {
             .unwrap();
         model.keys.insert(spare.clone(), State::InUse);
         model.keys.insert(old.clone(), State::PreviouslyUsed);
-        let token: String = admin
-            .query_one(
-                "SELECT auth.sign_jwt($1::text::jsonb)",
-                &[&format!(
-                    "{{\"sub\":\"{ALICE}\",\"role\":\"authenticated\"}}"
-                )],
-            )
-            .unwrap()
-            .get(0);
+        let token = alice_token(&mut admin);
         model.tokens.push((spare.clone(), token.clone()));
         let mut other = cluster.connect();
         let before: Option<String> = other
@@ -667,15 +672,7 @@ fn backend_sigkill_during_key_changes() {
         admin
             .execute("SELECT auth.revoke_key($1, force => true)", &[&old])
             .unwrap();
-        let uncommitted: String = admin
-            .query_one(
-                "SELECT auth.sign_jwt($1::text::jsonb)",
-                &[&format!(
-                    "{{\"sub\":\"{ALICE}\",\"role\":\"authenticated\"}}"
-                )],
-            )
-            .unwrap()
-            .get(0);
+        let uncommitted = alice_token(&mut admin);
         // The transaction's own view: the old key is revoked.
         let own: Option<String> = admin
             .query_one(

@@ -13,8 +13,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pg_auth_keys_cluster_tests::keys::{
-    check_api_key, check_jwt, db_error, key_state, opt_text, revoke, revoke_api_key_by_name,
-    rotate_in_new_key, sign, sqlstate, verifies, KeyFixture, ALICE, INTERNAL,
+    check_api_key, check_jwt, count_verified_plan, db_error, key_state, opt_text, parallel_session,
+    revoke, revoke_api_key_by_name, rotate_in_new_key, sign, sqlstate, verifies, KeyFixture, ALICE,
+    COUNT_VERIFIED, INTERNAL,
 };
 use pg_auth_keys_cluster_tests::{pg_program, text, Client, Cluster, NoTls};
 
@@ -1000,45 +1001,16 @@ fn an_infrastructure_error_in_a_parallel_worker_is_never_a_refusal() {
     );
     assert!(verifies(&mut admin, &token));
 
-    let mut session = cluster.connect();
-    session
-        .batch_execute(
-            "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
-             SET min_parallel_table_scan_size = 0; SET parallel_leader_participation = off;
-             SET max_parallel_workers_per_gather = 2",
-        )
-        .unwrap();
-    let force = if session
-        .batch_execute("SET debug_parallel_query = on")
-        .is_ok()
-    {
-        "debug_parallel_query"
-    } else {
-        session
-            .batch_execute("SET force_parallel_mode = on")
-            .unwrap();
-        "force_parallel_mode"
-    };
+    let (mut session, force) = parallel_session(&cluster);
     session
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         .unwrap();
-    let plan: Vec<String> = session
-        .query(
-            "EXPLAIN (COSTS OFF) SELECT count(*) FROM t WHERE auth.try_verify_jwt($1) IS NOT NULL",
-            &[&token],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let plan = count_verified_plan(&mut session, &token);
     assert!(
         plan.iter().any(|l| l.contains("Parallel")),
         "no parallel plan with {force}: {plan:?}"
     );
-    match session.query_one(
-        "SELECT count(*) FROM t WHERE auth.try_verify_jwt($1) IS NOT NULL",
-        &[&token],
-    ) {
+    match session.query_one(COUNT_VERIFIED, &[&token]) {
         Ok(row) => assert_eq!(
             row.get::<_, i64>(0),
             2000,

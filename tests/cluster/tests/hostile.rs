@@ -9,7 +9,6 @@
 //! leave `auth_private._keys` and `auth.key_events` exactly as they were.
 
 use pg_auth_keys_cluster_tests::hostile::{self, assert_no_failures, Guard, Want, MB10};
-use pg_auth_keys_cluster_tests::Cluster;
 
 const GUARD: Guard = Guard {
     fingerprint: "SELECT md5(coalesce((SELECT string_agg(kid || ':' || state || ':' || md5(coalesce(description, '')), ',' ORDER BY kid)
@@ -34,10 +33,8 @@ fn b64url(bytes: &[u8]) -> String {
 
 #[test]
 fn ten_megabyte_arguments_everywhere() {
-    let cluster = Cluster::start_with_conf("hostile-10mb", &["auth.jwks_cache_ttl = 0"]);
-    let mut c = cluster.connect();
-    c.batch_execute("CREATE EXTENSION pg_auth_keys").unwrap();
-    let mut failures = Vec::new();
+    let (cluster, mut c, mut failures) =
+        hostile::start("hostile-10mb", &["auth.jwks_cache_ttl = 0"]);
 
     // On a fresh database (no key in use yet), the legacy secret's migration: NULL and 10 MB.
     let huge = "a".repeat(MB10);
@@ -376,10 +373,7 @@ fn ten_megabyte_arguments_everywhere() {
 /// load, which would make every verification in the database fail until keys are deleted.
 #[test]
 fn a_key_set_larger_than_max_keys_is_refused_at_import() {
-    let cluster = Cluster::start_with_conf("hostile-max-keys", &["auth.max_keys = 8"]);
-    let mut c = cluster.connect();
-    c.batch_execute("CREATE EXTENSION pg_auth_keys").unwrap();
-    let mut failures = Vec::new();
+    let (cluster, mut c, mut failures) = hostile::start("hostile-max-keys", &["auth.max_keys = 8"]);
     let kid: String = c.query_one("SELECT auth.create_key()", &[]).unwrap().get(0);
     c.execute("SELECT auth.rotate_key($1, force => true)", &[&kid])
         .unwrap();
@@ -437,12 +431,10 @@ fn a_key_set_larger_than_max_keys_is_refused_at_import() {
 /// under a valid signature.
 #[test]
 fn sign_jwt_never_changes_a_claim() {
-    let cluster = Cluster::start_with_conf("hostile-numbers", &["auth.jwks_cache_ttl = 0"]);
-    let mut c = cluster.connect();
-    c.batch_execute("CREATE EXTENSION pg_auth_keys").unwrap();
+    let (_cluster, mut c, mut failures) =
+        hostile::start("hostile-numbers", &["auth.jwks_cache_ttl = 0"]);
     c.query_one("SELECT auth.rotate_key(auth.create_key())", &[])
         .unwrap();
-    let mut failures = Vec::new();
     for n in [
         "18446744073709551616",
         "123456789012345678901234567890",

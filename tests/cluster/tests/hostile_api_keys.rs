@@ -10,7 +10,7 @@
 //! `auth_private._switches` and `auth.key_events` exactly as they were.
 
 use pg_auth_keys_cluster_tests::hostile::{self, assert_no_failures, Guard, Want, MB10};
-use pg_auth_keys_cluster_tests::{text, Client, Cluster};
+use pg_auth_keys_cluster_tests::{text, Client};
 use postgres::types::ToSql;
 
 const ROOT_KEY: &str = "hostile root key: at least thirty-two bytes long";
@@ -55,9 +55,8 @@ fn json_str(s: &str) -> String {
 
 #[test]
 fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
-    let cluster = Cluster::start_with_conf("hostile-api-keys", &["auth.jwks_cache_ttl = 0"]);
-    let mut c = cluster.connect();
-    c.batch_execute("CREATE EXTENSION pg_auth_keys").unwrap();
+    let (cluster, mut c, mut failures) =
+        hostile::start("hostile-api-keys", &["auth.jwks_cache_ttl = 0"]);
     // A key-only request switches to the key's role, which must exist.
     c.batch_execute("CREATE ROLE anon NOLOGIN; CREATE ROLE service_role NOLOGIN")
         .unwrap();
@@ -71,7 +70,6 @@ fn ten_megabyte_arguments_to_api_key_and_postgrest_functions() {
          END $$",
     )
     .unwrap();
-    let mut failures = Vec::new();
     let huge = "a".repeat(MB10);
     let null_text: Option<String> = None;
 
