@@ -441,9 +441,39 @@ fn provider_shaped_tokens_map_to_roles_as_documented() {
         Some("https://api.example.com"),
         "anon",
     );
+    // Cognito: access tokens carry no aud (client_id instead), token_use and cognito:groups.
+    let cg = ProviderKey::new(Alg::RS256, "cg-1");
+    let cognito = serve_issuer(
+        &f.server,
+        "/cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf",
+        &[cg.jwk()],
+        "",
+    );
+    add_issuer(&mut f.admin, &cognito, None, "authenticated");
 
     let mut user = f.cluster.connect();
     let t = now();
+    let cognito_token = cg.sign(json!({
+        "sub": "a1b2c3d4-0000-4000-8000-000000000001", "cognito:groups": ["admins"],
+        "iss": cognito, "version": 2, "client_id": "3n4b5urk1ft4fl3mg5e62d9ado",
+        "origin_jti": "8f1c", "event_id": "5e0a", "token_use": "access",
+        "scope": "aws.cognito.signin.user.admin", "auth_time": t, "exp": t + 3600, "iat": t,
+        "jti": "c0ffee", "username": "alice"
+    }));
+    let c = verify(&mut user, &cognito_token).unwrap();
+    assert_eq!(
+        (
+            c["sub"].as_str(),
+            c["role"].as_str(),
+            c["username"].as_str()
+        ),
+        (
+            Some("a1b2c3d4-0000-4000-8000-000000000001"),
+            Some("authenticated"),
+            Some("alice")
+        ),
+        "a Cognito access token gets the default role (its groups are not a role claim)"
+    );
     let firebase_token = fb.sign(json!({
         "iss": firebase, "aud": "my-project", "auth_time": t, "user_id": "fbuser",
         "sub": "fbuser", "iat": t, "exp": t + 3600, "email": "a@example.com",
