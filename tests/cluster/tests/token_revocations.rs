@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use pg_auth_keys_cluster_tests::keys::{
     alice_in_repeatable_read, begin_parallel_repeatable_read, check_jwt, count_verified,
-    end_parallel_repeatable_read, opt_text, rotate_in_new_key, verifies, ALICE,
+    count_verified_plan, end_parallel_repeatable_read, opt_text, parallel_session,
+    rotate_in_new_key, verifies, ALICE,
 };
 use pg_auth_keys_cluster_tests::pyjwt::{run_python, scratch};
 use pg_auth_keys_cluster_tests::{simple_opt_text, text, Client, Cluster, Pgbouncer, PoolMode};
@@ -383,4 +384,69 @@ fn parallel_workers_of_a_repeatable_read_transaction_never_accept_a_revoked_toke
     // so they must not verify with what they can read.
     revoke_tokens(&mut admin, ALICE);
     end_parallel_repeatable_read(holder, session, &alice, &bob, "a token revoked");
+}
+
+/// On a hot standby, shared memory holds no record of the primary's commits (replay runs no
+/// callback), so a parallel worker of a REPEATABLE READ transaction may read the revocations
+/// with its snapshot only when nothing can have committed after it (nothing was running and no
+/// transaction id was assigned since). A subject revoked on the primary after the standby
+/// transaction's snapshot must never be accepted by its workers: no row, or 55000.
+#[test]
+fn parallel_workers_on_a_standby_never_accept_a_token_revoked_after_their_snapshot() {
+    let (cluster, mut admin) = start("tokrev-parallel-standby", CONF);
+    admin
+        .batch_execute(
+            "CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 2000) g;
+             ANALYZE t",
+        )
+        .unwrap();
+    let alice = token_at(&mut admin, ALICE, 10, 3600);
+    let bob = token_at(&mut admin, "bob", 10, 3600);
+    let replica = cluster.replica();
+    cluster.wait_for_replica(&replica);
+    // A backend of the standby verifies first, as its sessions do: the workers copy the key set
+    // it loaded (they cannot read the key table under REPEATABLE READ).
+    assert!(verifies(&mut replica.connect(), &bob));
+
+    let (mut session, force) = parallel_session(&replica);
+    session
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    let plan = count_verified_plan(&mut session, &bob);
+    assert!(
+        plan.iter().any(|l| l.contains("Gather")),
+        "no parallel plan with {force}: {plan:?}"
+    );
+    // Before any revocation the workers verify, or refuse with 55000 when the snapshot cannot
+    // be proved newest; they never refuse a valid token otherwise.
+    for token in [&alice, &bob] {
+        let before = count_verified(&mut session, token);
+        assert!(matches!(before, Ok(2000)) || before.is_err(), "{before:?}");
+    }
+
+    revoke_tokens(&mut admin, ALICE);
+    cluster.wait_for_replica(&replica);
+    let after = count_verified(&mut session, &alice);
+    assert!(
+        matches!(after, Ok(0)) || after.as_ref().is_err_and(|e| e.starts_with("55000")),
+        "a parallel worker on the standby accepted a token revoked after its snapshot: {after:?}"
+    );
+    session.batch_execute("ROLLBACK").unwrap();
+
+    // A snapshot taken after replay includes the revocation: never accepted either, and the
+    // unrevoked subject is never refused but by 55000 (a standby has no SERIALIZABLE).
+    session
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    let revoked = count_verified(&mut session, &alice);
+    assert!(matches!(revoked, Ok(0)) || revoked.is_err(), "{revoked:?}");
+    let kept = count_verified(&mut session, &bob);
+    assert!(matches!(kept, Ok(2000)) || kept.is_err(), "{kept:?}");
+    session.batch_execute("COMMIT").unwrap();
+    // Under READ COMMITTED each statement's snapshot is new: the workers read the latest
+    // revocations.
+    session.batch_execute("BEGIN").unwrap();
+    assert_eq!(count_verified(&mut session, &alice), Ok(0));
+    assert_eq!(count_verified(&mut session, &bob), Ok(2000));
+    session.batch_execute("COMMIT").unwrap();
 }
