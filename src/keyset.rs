@@ -320,6 +320,29 @@ pub fn current() -> Result<Rc<KeySet>, AuthError> {
     Ok(set)
 }
 
+/// Before this backend starts a plan that may run in parallel workers: bring its view up to date
+/// now, as the workers' source. A worker cannot take a newer snapshot, so it copies the newest
+/// set its database's backends installed in shared memory (`load`); if that set were read
+/// before a revocation and no backend had read the table since, the workers would still trust
+/// the revoked key (the cluster test
+/// `parallel_workers_never_verify_with_a_key_revoked_before_their_statement` found it). Loading
+/// here processes every invalidation that arrived before the statement and installs the set
+/// read, so the newest installed set is at least as new as this statement. When it cannot be
+/// read, the database's shared set is dropped: the workers then read the table themselves
+/// (with the statement's snapshot in READ COMMITTED, else 55000), never an older set.
+#[pg_guard]
+pub extern "C-unwind" fn before_parallel_plan() {
+    if catalog::relations().is_err() {
+        // No extension in this database: nothing to verify with.
+        return;
+    }
+    if current().is_err() {
+        if let Ok(store) = shmem::store() {
+            store.drop_set(database());
+        }
+    }
+}
+
 fn load(store: &shmem::Store) -> Result<Vec<KeyRow>, AuthError> {
     // SAFETY: a process global (IsParallelWorker() in C).
     if unsafe { pg_sys::ParallelWorkerNumber } >= 0 {

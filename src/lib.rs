@@ -103,7 +103,7 @@ pub extern "C-unwind" fn _PG_init() {
     binding::register();
     keyset::register_callbacks();
     commits::register_callbacks();
-    statement::install_hooks(binding::after_utility);
+    statement::install_hooks(binding::after_utility, keyset::before_parallel_plan);
 }
 
 /// The extension's private schema, created by sql/bootstrap.sql (which also says why it exists).

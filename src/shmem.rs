@@ -360,11 +360,23 @@ impl Store {
         )
     }
 
+    /// Forget `dboid`'s set: its parallel workers read the key table themselves until a backend
+    /// installs a new one.
+    pub fn drop_set(&self, dboid: u32) {
+        let mut locked = self.lock_exclusive();
+        let (dbs, slots) = locked.parts();
+        if let Some(i) = dbs.iter().position(|d| d.dboid == dboid) {
+            evict(dbs, i, slots);
+        }
+    }
+
     /// Keep `rows`, read after `tick`, as `dboid`'s newest set unless a newer one is there.
     /// Evicts other databases' sets, least recent first, when slots run short; a set larger
     /// than the whole store is simply not kept (parallel workers then read the table).
     pub fn install(&self, dboid: u32, tick: u64, rows: &[KeyRow]) -> Result<(), AuthError> {
         if rows.len() > self.nslots() {
+            // An older, smaller set of this database must not stay behind as its newest.
+            self.drop_set(dboid);
             return Ok(());
         }
         if let Some(row) = rows
@@ -381,15 +393,6 @@ impl Store {
         if dbs.iter().any(|d| d.dboid == dboid && d.tick >= tick) {
             return Ok(());
         }
-        let evict = |dbs: &mut [DbEntry; MAX_DATABASES], i: usize, slots: &mut [Slot]| {
-            for s in slots
-                .iter_mut()
-                .filter(|s| s.used && s.dboid == dbs[i].dboid)
-            {
-                s.used = false;
-            }
-            dbs[i] = DbEntry { dboid: 0, tick: 0 };
-        };
         if let Some(i) = dbs.iter().position(|d| d.dboid == dboid) {
             evict(dbs, i, slots);
         }
@@ -419,4 +422,15 @@ impl Store {
         dbs[entry] = DbEntry { dboid, tick };
         Ok(())
     }
+}
+
+/// Free database entry `i` and the slots of its set.
+fn evict(dbs: &mut [DbEntry; MAX_DATABASES], i: usize, slots: &mut [Slot]) {
+    for s in slots
+        .iter_mut()
+        .filter(|s| s.used && s.dboid == dbs[i].dboid)
+    {
+        s.used = false;
+    }
+    dbs[i] = DbEntry { dboid: 0, tick: 0 };
 }

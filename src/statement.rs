@@ -110,6 +110,18 @@ fn leave() {
 
 unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: c_int) {
     begin_if_top_level();
+    // SAFETY: PostgreSQL passes a valid QueryDesc whose plannedstmt is set; a process global.
+    let parallel_plan = unsafe {
+        (eflags as u32 & pg_sys::EXEC_FLAG_EXPLAIN_ONLY) == 0
+            && pg_sys::ParallelWorkerNumber < 0
+            && !(*query_desc).plannedstmt.is_null()
+            && (*(*query_desc).plannedstmt).parallelModeNeeded
+    };
+    if parallel_plan {
+        if let Some(callback) = PARALLEL_PLAN_CALLBACK.get() {
+            callback();
+        }
+    }
     // SAFETY: PostgreSQL calls this hook with valid arguments, which go unchanged to the hook
     // installed before ours (set once in `install_hooks`, before any statement) or to the
     // standard function it replaces.
@@ -282,10 +294,18 @@ pub type UtilityCallback = unsafe fn(*mut pg_sys::PlannedStmt) -> Option<Box<dyn
 
 static UTILITY_CALLBACK: OnceLock<UtilityCallback> = OnceLock::new();
 
+/// What another module does before a leader (never a parallel worker) starts a plan that may
+/// run in parallel workers, while it can still read tables with a new snapshot.
+pub type ParallelPlanCallback = extern "C-unwind" fn();
+
+static PARALLEL_PLAN_CALLBACK: OnceLock<ParallelPlanCallback> = OnceLock::new();
+
 /// Install the hooks; called once from `_PG_init`, chaining to any hook installed before.
-/// `on_utility` is the utility callback (binding.rs: a change of session authorization).
-pub fn install_hooks(on_utility: UtilityCallback) {
+/// `on_utility` is the utility callback (binding.rs: a change of session authorization);
+/// `on_parallel_plan` runs before a parallel plan starts (keyset.rs: the workers' key set).
+pub fn install_hooks(on_utility: UtilityCallback, on_parallel_plan: ParallelPlanCallback) {
     let _ = UTILITY_CALLBACK.set(on_utility);
+    let _ = PARALLEL_PLAN_CALLBACK.set(on_parallel_plan);
     // SAFETY: called once from _PG_init, before any statement runs and in the backend's only
     // thread: the previous hooks are saved before ours replace them, and the callbacks are plain
     // functions that live for the whole process.

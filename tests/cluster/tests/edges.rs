@@ -1019,3 +1019,45 @@ fn an_infrastructure_error_in_a_parallel_worker_is_never_a_refusal() {
         Err(e) => assert_eq!(sqlstate(&e), "55000", "{}", db_error(&e)),
     }
 }
+
+/// A parallel worker copies the newest key set its database's backends loaded (shared memory).
+/// After a key is revoked, no backend may have loaded the set again yet when a parallel statement
+/// starts: its workers must still refuse the revoked key's tokens.
+#[test]
+fn parallel_workers_never_verify_with_a_key_revoked_before_their_statement() {
+    let cluster = Cluster::start_with_conf("parallel-revoked-key", CONF);
+    let mut admin = cluster.connect_with_extension();
+    let kid = rotate_in_new_key(&mut admin);
+    admin
+        .batch_execute(
+            "CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 2000) g;
+             ANALYZE t",
+        )
+        .unwrap();
+    let token = sign(&mut admin, ALICE);
+    // Another backend loads the set with the key in use: shared memory holds it.
+    assert!(verifies(&mut cluster.connect(), &token));
+    let (mut session, force) = parallel_session(&cluster);
+    let plan = count_verified_plan(&mut session, &token);
+    assert!(
+        plan.iter().any(|l| l.contains("Gather")),
+        "no parallel plan with {force}: {plan:?}"
+    );
+    rotate_in_new_key(&mut admin);
+    revoke(&mut admin, &kid);
+    // No backend has verified since the revocation committed.
+    for isolation in ["READ COMMITTED", "REPEATABLE READ"] {
+        session
+            .batch_execute(&format!("BEGIN ISOLATION LEVEL {isolation}"))
+            .unwrap();
+        match session.query_one(COUNT_VERIFIED, &[&token]) {
+            Ok(row) => assert_eq!(
+                row.get::<_, i64>(0),
+                0,
+                "{isolation}: parallel workers accepted a token of a key revoked before the statement"
+            ),
+            Err(e) => assert_eq!(sqlstate(&e), "55000", "{isolation}: {}", db_error(&e)),
+        }
+        session.batch_execute("ROLLBACK").unwrap();
+    }
+}
