@@ -332,11 +332,24 @@ pub fn current() -> Result<Rc<KeySet>, AuthError> {
 /// (with the statement's snapshot in READ COMMITTED, else 55000), never an older set.
 #[pg_guard]
 pub extern "C-unwind" fn before_parallel_plan() {
-    if catalog::relations().is_err() {
-        // No extension in this database: nothing to verify with.
+    thread_local! {
+        static RUNNING: Cell<bool> = const { Cell::new(false) };
+    }
+    /// Clears RUNNING however the load ends (an ERROR unwinds through here as a panic).
+    struct Running;
+    impl Drop for Running {
+        fn drop(&mut self) {
+            RUNNING.with(|r| r.set(false));
+        }
+    }
+    // The reads below plan no parallel query today (SPI_prepare without CURSOR_OPT_PARALLEL_OK);
+    // should one ever do, it must not load the set again from inside the load.
+    if RUNNING.with(|r| r.replace(true)) {
         return;
     }
-    if current().is_err() {
+    let _running = Running;
+    // A database without the extension has no set to load.
+    if catalog::relations().is_ok() && current().is_err() {
         if let Ok(store) = shmem::store() {
             store.drop_set(database());
         }
