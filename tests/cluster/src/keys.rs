@@ -178,6 +178,27 @@ pub fn parallel_session(cluster: &Cluster) -> (Client, &'static str) {
 
 pub const COUNT_VERIFIED: &str = "SELECT count(*) FROM t WHERE auth.try_verify_jwt($1) IS NOT NULL";
 
+/// The table `t` of 2000 rows that [`COUNT_VERIFIED`] scans, analyzed so that parallel plans
+/// are chosen for it.
+pub fn create_count_table(admin: &mut Client) {
+    admin
+        .batch_execute(
+            "CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 2000) g;
+             ANALYZE t",
+        )
+        .unwrap();
+}
+
+/// Assert that [`COUNT_VERIFIED`] for `token` runs under a Gather in `session` (a
+/// [`parallel_session`], whose forcing setting is `force`).
+pub fn assert_parallel_plan(session: &mut Client, token: &str, force: &str) {
+    let plan = count_verified_plan(session, token);
+    assert!(
+        plan.iter().any(|l| l.contains("Gather")),
+        "no parallel plan with {force}: {plan:?}"
+    );
+}
+
 /// The plan of [`COUNT_VERIFIED`] for `token` in `session`, a line a row (`EXPLAIN (COSTS OFF)`).
 pub fn count_verified_plan(session: &mut Client, token: &str) -> Vec<String> {
     session
@@ -188,8 +209,8 @@ pub fn count_verified_plan(session: &mut Client, token: &str) -> Vec<String> {
         .collect()
 }
 
-/// Rows of `t` (made by the caller, 2000 rows in the tests) whose parallel workers accepted `token`, or the SQLSTATE and message (in a
-/// savepoint, so that the transaction goes on).
+/// Rows of `t` ([`create_count_table`]: 2000) whose parallel workers accepted `token`, or the
+/// SQLSTATE and message (in a savepoint, so that the transaction goes on).
 pub fn count_verified(session: &mut Client, token: &str) -> Result<i64, String> {
     session.batch_execute("SAVEPOINT c").unwrap();
     let count = session
@@ -224,11 +245,7 @@ pub fn begin_parallel_repeatable_read(cluster: &Cluster, token: &str) -> (Client
     session
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         .unwrap();
-    let plan = count_verified_plan(&mut session, token);
-    assert!(
-        plan.iter().any(|l| l.contains("Gather")),
-        "no parallel plan with {force}: {plan:?}"
-    );
+    assert_parallel_plan(&mut session, token, force);
     (holder, session)
 }
 

@@ -13,9 +13,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pg_auth_keys_cluster_tests::keys::{
-    check_api_key, check_jwt, count_verified_plan, db_error, key_state, opt_text, parallel_session,
-    revoke, revoke_api_key_by_name, rotate_in_new_key, sign, sqlstate, verifies, KeyFixture, ALICE,
-    COUNT_VERIFIED, INTERNAL,
+    assert_parallel_plan, check_api_key, check_jwt, count_verified_plan, create_count_table,
+    db_error, key_state, opt_text, parallel_session, revoke, revoke_api_key_by_name,
+    rotate_in_new_key, sign, sqlstate, verifies, KeyFixture, ALICE, COUNT_VERIFIED, INTERNAL,
 };
 use pg_auth_keys_cluster_tests::{pg_program, text, Client, Cluster, NoTls};
 
@@ -989,12 +989,9 @@ fn an_infrastructure_error_in_a_parallel_worker_is_never_a_refusal() {
     let cluster = Cluster::start_with_conf("parallel-rr-legacy", CONF);
     let mut admin = cluster.connect_with_extension();
     admin
-        .batch_execute(
-            "SELECT auth.migrate_legacy_secret('a-legacy-secret-of-at-least-32-bytes!');
-             CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 2000) g;
-             ANALYZE t",
-        )
+        .batch_execute("SELECT auth.migrate_legacy_secret('a-legacy-secret-of-at-least-32-bytes!')")
         .unwrap();
+    create_count_table(&mut admin);
     let token = text(
         &mut admin,
         r#"SELECT auth.sign_jwt('{"sub":"x","role":"anon"}')"#,
@@ -1028,21 +1025,12 @@ fn parallel_workers_never_verify_with_a_key_revoked_before_their_statement() {
     let cluster = Cluster::start_with_conf("parallel-revoked-key", CONF);
     let mut admin = cluster.connect_with_extension();
     let kid = rotate_in_new_key(&mut admin);
-    admin
-        .batch_execute(
-            "CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 2000) g;
-             ANALYZE t",
-        )
-        .unwrap();
+    create_count_table(&mut admin);
     let token = sign(&mut admin, ALICE);
     // Another backend loads the set with the key in use: shared memory holds it.
     assert!(verifies(&mut cluster.connect(), &token));
     let (mut session, force) = parallel_session(&cluster);
-    let plan = count_verified_plan(&mut session, &token);
-    assert!(
-        plan.iter().any(|l| l.contains("Gather")),
-        "no parallel plan with {force}: {plan:?}"
-    );
+    assert_parallel_plan(&mut session, &token, force);
     rotate_in_new_key(&mut admin);
     revoke(&mut admin, &kid);
     // No backend has verified since the revocation committed.

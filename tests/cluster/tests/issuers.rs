@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use pg_auth_keys_cluster_tests::https::{HttpsServer, Reply, TestCa};
 use pg_auth_keys_cluster_tests::keys::{
-    begin_parallel_repeatable_read, count_verified, db_error, end_parallel_repeatable_read,
-    rotate_in_new_key, sqlstate,
+    begin_parallel_repeatable_read, count_verified, create_count_table, db_error,
+    end_parallel_repeatable_read, rotate_in_new_key, sqlstate,
 };
 use pg_auth_keys_cluster_tests::pyjwt::{run_python, scratch};
 use pg_auth_keys_cluster_tests::{text, Client, Cluster};
@@ -815,12 +815,7 @@ fn parallel_workers_of_a_repeatable_read_transaction_never_accept_a_removed_issu
     let issuer = serve_issuer(&f.server, "/rr", &[key.jwk()], "max-age=3600");
     add_issuer(&mut f.admin, &issuer, None, "authenticated");
     rotate_in_new_key(&mut f.admin);
-    f.admin
-        .batch_execute(
-            "CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 2000) g;
-             ANALYZE t",
-        )
-        .unwrap();
+    create_count_table(&mut f.admin);
     let theirs = key.sign(claims(&issuer, "rr-user"));
     let ours = text(
         &mut f.admin,

@@ -9,8 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pg_auth_keys_cluster_tests::keys::{
-    alice_in_repeatable_read, begin_parallel_repeatable_read, check_jwt, count_verified,
-    count_verified_plan, end_parallel_repeatable_read, opt_text, parallel_session,
+    alice_in_repeatable_read, assert_parallel_plan, begin_parallel_repeatable_read, check_jwt,
+    count_verified, create_count_table, end_parallel_repeatable_read, opt_text, parallel_session,
     rotate_in_new_key, verifies, ALICE,
 };
 use pg_auth_keys_cluster_tests::pyjwt::{run_python, scratch};
@@ -364,12 +364,7 @@ fn sixteen_clients_verify_while_subjects_are_revoked() {
 #[test]
 fn parallel_workers_of_a_repeatable_read_transaction_never_accept_a_revoked_token() {
     let (cluster, mut admin) = start("tokrev-parallel-rr", CONF);
-    admin
-        .batch_execute(
-            "CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 2000) g;
-             ANALYZE t",
-        )
-        .unwrap();
+    create_count_table(&mut admin);
     let alice = token_at(&mut admin, ALICE, 10, 3600);
     let bob = token_at(&mut admin, "bob", 10, 3600);
     assert!(verifies(&mut admin, &alice));
@@ -394,12 +389,7 @@ fn parallel_workers_of_a_repeatable_read_transaction_never_accept_a_revoked_toke
 #[test]
 fn parallel_workers_on_a_standby_never_accept_a_token_revoked_after_their_snapshot() {
     let (cluster, mut admin) = start("tokrev-parallel-standby", CONF);
-    admin
-        .batch_execute(
-            "CREATE TABLE public.t AS SELECT g AS id FROM generate_series(1, 2000) g;
-             ANALYZE t",
-        )
-        .unwrap();
+    create_count_table(&mut admin);
     let alice = token_at(&mut admin, ALICE, 10, 3600);
     let bob = token_at(&mut admin, "bob", 10, 3600);
     let replica = cluster.replica();
@@ -412,11 +402,7 @@ fn parallel_workers_on_a_standby_never_accept_a_token_revoked_after_their_snapsh
     session
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         .unwrap();
-    let plan = count_verified_plan(&mut session, &bob);
-    assert!(
-        plan.iter().any(|l| l.contains("Gather")),
-        "no parallel plan with {force}: {plan:?}"
-    );
+    assert_parallel_plan(&mut session, &bob, force);
     // Before any revocation the workers verify, or refuse with 55000 when the snapshot cannot
     // be proved newest; they never refuse a valid token otherwise.
     for token in [&alice, &bob] {
