@@ -736,16 +736,8 @@ SQL
         sql -c 'DELETE FROM auth_private._issuer_keys' -c 'DELETE FROM auth_private._issuers' >/dev/null
     fi
 }
+issuer_registered 1
 sql <<SQL >/dev/null
-DELETE FROM auth_private._issuer_keys;
-DELETE FROM auth_private._issuers;
-INSERT INTO auth_private._issuers (issuer, discover, jwks_uri, audience, default_role,
-                                   last_success_at, next_refresh_at)
-VALUES ('https://issuer.bench', false, 'https://issuer.bench/jwks', 'authenticated',
-        'authenticated', now(), now() + interval '1 day');
-INSERT INTO auth_private._issuer_keys (issuer, kid, alg, verify_key)
-SELECT 'https://issuer.bench', k.kid, k.alg, k.verify_key
-FROM auth_private._keys k JOIN bench.keys b ON b.kid = k.kid WHERE b.alg = 'ES256';
 DROP TABLE IF EXISTS bench.cold_issuer, bench.one_issuer;
 CREATE TABLE bench.cold_issuer AS
 SELECT auth.sign_jwt(bench.claims(g) || '{"iss": "https://issuer.bench"}', b.kid) AS tok
