@@ -3,9 +3,10 @@
 //! - **The launcher** (one per cluster, registered at preload, started once recovery is over: a
 //!   standby never fetches, it reads what its primary fetched) connects to no database: it
 //!   reads the shared catalog `pg_database` every 10 seconds, and keeps one dynamic worker
-//!   running for each database that accepts connections and may have issuers. A database whose worker
-//!   found no issuers is marked idle in shared memory and gets no worker until `auth.add_issuer`
-//!   runs in it (issuer_shared::mark_database_wanted), which the launcher sees within a second.
+//!   running for each database that accepts connections and may have issuers. A database whose
+//!   worker found no issuers is marked idle in shared memory and gets no worker until
+//!   `auth.add_issuer` runs in it (issuer_shared::mark_database_wanted), which the launcher
+//!   sees within a second.
 //!   Databases created later are not probed (a connection would block `CREATE DATABASE …
 //!   TEMPLATE` of them): they get a worker once issuers are written or read there.
 //! - **A database's worker** refreshes each issuer when its `next_refresh_at` (Cache-Control
